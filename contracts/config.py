@@ -1,0 +1,85 @@
+"""Centres and their courier accounts: the shape of the `DD_CONFIG` file and the dev defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from contracts.base import Record
+from contracts.settings import Settings
+
+
+class CourierAccount(Record, frozen=True, kw_only=True):
+    base_url: str
+    token: str
+    shop_id: int | None = None
+    callback_secret: str
+    timeout_seconds: float = 10.0
+
+
+class Centre(Record, frozen=True, kw_only=True):
+    code: str
+    name: str
+    phone: str
+    street: str
+    ward_code: str
+    province_code: str
+    couriers: dict[str, CourierAccount]
+    default_courier: str | None = None
+
+
+class Config(Record, frozen=True, kw_only=True):
+    centres: dict[str, Centre]
+
+    def accounts(self, courier: str) -> list[CourierAccount]:
+        return [c.couriers[courier] for c in self.centres.values() if courier in c.couriers]
+
+
+class ConfigError(ValueError):
+    """The config file is wrong; the message names the place."""
+
+
+def _resolve_secrets(value: Any, environ: Mapping[str, str], path: str) -> Any:
+    # Secrets may be written as "env:NAME" so the file itself can be committed to an ops repo.
+    if isinstance(value, dict):
+        return {k: _resolve_secrets(v, environ, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, str) and value.startswith("env:"):
+        name = value[4:]
+        if name not in environ:
+            raise ConfigError(f"{path} refers to environment variable {name}, which is not set")
+        return environ[name]
+    return value
+
+
+def parse_config(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
+    try:
+        return msgspec.convert(_resolve_secrets(dict(raw), environ, "$"), Config)
+    except msgspec.ValidationError as error:
+        raise ConfigError(str(error)) from None
+
+
+DEMO_CENTRE = "DEMO"
+
+
+def dev_config(settings: Settings) -> Config:
+    """The dev world: one demo centre in Hà Nội with one sandbox account per courier."""
+    secret = settings.dd_dev_callback_secret or ""
+    ghn = CourierAccount(
+        base_url=f"{settings.sandbox_url}/ghn/shiip/public-api",
+        token="sandbox-ghn-token",
+        shop_id=885,
+        callback_secret=secret,
+    )
+    demo = Centre(
+        code=DEMO_CENTRE,
+        name="Trung tâm Phục vụ hành chính công (demo)",
+        phone="0912000111",
+        street="1 Tràng Tiền",
+        ward_code="00070",  # Phường Hoàn Kiếm
+        province_code="01",  # Thành phố Hà Nội
+        couriers={"ghn": ghn},
+        default_courier="ghn",
+    )
+    return Config(centres={DEMO_CENTRE: demo})

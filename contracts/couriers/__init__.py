@@ -1,0 +1,101 @@
+"""What each courier speaks: wire Structs, status tables, pure encoders and decoders."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from contracts.addresses import ResolvedAddress, resolve
+from contracts.base import Record
+from contracts.config import Centre
+from contracts.orders import Address, Kind, Order
+from contracts.statuses import Status
+
+# Vietnam keeps no daylight saving time, so a fixed offset is exact and needs no tz database.
+VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+
+def as_vietnam_time(moment: datetime) -> datetime:
+    """Naive courier times are Vietnam local time; aware ones are kept as they are."""
+    return moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
+
+
+class Party(Record, frozen=True, kw_only=True):
+    """A person or office the courier meets: only what the courier needs to find them."""
+
+    name: str
+    phone: str
+    street: str
+    ward_name: str
+    province_name: str
+
+
+class Shipment(Record, frozen=True, kw_only=True):
+    """The courier-neutral booking: our reference, who gives, who receives, and the parcel."""
+
+    reference: str
+    sender: Party
+    receiver: Party
+    document_count: int
+    weight_grams: int
+
+
+class Booking(Record, frozen=True, kw_only=True):
+    tracking_code: str
+    total_fee: int | None = None
+    expected_delivery: datetime | None = None
+
+
+class StatusUpdate(Record, frozen=True, kw_only=True):
+    """One status report decoded from a courier's callback or detail answer, before reconciliation."""
+
+    reference: str | None  # our order id, when the courier echoes it
+    tracking_code: str
+    raw_status: str
+    status: Status | None
+    raw_text: str
+    reason_code: str | None
+    reason: str | None
+    event_time: datetime
+    location: str | None
+
+
+class CallbackRequest(Record, frozen=True, kw_only=True):
+    """What arrived at `/v1/callbacks/{courier}`, as the courier's verifier needs to see it."""
+
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    remote: str
+
+
+def party(name: str, phone: str, address: ResolvedAddress) -> Party:
+    return Party(
+        name=name,
+        phone=phone,
+        street=address.street,
+        ward_name=address.ward_name,
+        province_name=address.province_name,
+    )
+
+
+def build_shipment(order: Order, centre: Centre) -> Shipment:
+    """Who gives and who receives follows the kind: a pickup goes citizen → centre, a delivery the reverse.
+
+    Only the name, phone and address of the person to meet go to the courier: no ID number, no
+    dossier contents, no procedure (data minimisation, couriers-vn.md §9.26).
+    """
+    citizen = party(order.citizen.name, order.citizen.phone, resolve(order.address))
+    office = party(
+        centre.name,
+        centre.phone,
+        resolve(Address(province_code=centre.province_code, ward_code=centre.ward_code, street=centre.street)),
+    )
+    sender, receiver = (citizen, office) if order.kind is Kind.PICKUP else (office, citizen)
+    pages = sum(document.count for document in order.documents)
+    return Shipment(
+        reference=order.id,
+        sender=sender,
+        receiver=receiver,
+        document_count=len(order.documents),
+        weight_grams=min(200 + 10 * pages, 5000),
+    )

@@ -1,0 +1,40 @@
+"""Settings: one frozen Struct filled from the environment by whoever starts a process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
+    redis_url: str | None = None  # unset: the embedded store under dd_data_dir
+    dd_data_dir: str = "./var"
+    dd_host: str = "127.0.0.1"
+    dd_port: int = 8000
+    dd_sandbox_port: int = 8100
+    dd_dev_api_key: str | None = None
+    dd_dev_callback_secret: str | None = None
+    dd_sandbox_autoplay: bool = True
+    dd_sandbox_step_seconds: float = 1.0
+    dd_config: str | None = None
+    # waitaof: `WAITAOF 1 0` after each acknowledged write; always: the store runs `appendfsync always`.
+    dd_durability: Literal["waitaof", "always"] = "waitaof"
+    dd_public_url: str | None = None  # where couriers reach our callbacks; default http://host:port
+    dd_dispatch_deadline_seconds: int = 120
+    dd_sweep_interval_seconds: float = 5.0
+    dd_log_level: str = "INFO"
+
+    @property
+    def public_url(self) -> str:
+        return self.dd_public_url or f"http://{self.dd_host}:{self.dd_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.dd_host}:{self.dd_sandbox_port}"
+
+
+def settings_from(environ: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping; a bad value raises `msgspec.ValidationError` naming it."""
+    return msgspec.convert(dict(environ), Settings, strict=False)

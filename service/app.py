@@ -1,0 +1,54 @@
+"""The app factory: routes, the API-key dependency, the problem-details map and the store's lifespan."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from contracts.settings import Settings
+from service import problems
+from service.auth import authenticate, context
+from service.callbacks import receive_callback
+from service.orders import OrderController
+from workers.context import Context, build
+
+
+@get("/health", tags=["ops"], summary="200 when the store answers")
+async def health(state: State) -> Response[dict[str, str]]:
+    try:
+        await anyio.to_thread.run_sync(context(state).store.ping)
+    except Exception as error:  # any store failure means unhealthy
+        return Response({"status": "unavailable", "detail": type(error).__name__}, status_code=503)
+    return Response({"status": "ok"})
+
+
+def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx: Context | None = None) -> Litestar:
+    environ = os.environ if environ is None else environ
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.ctx = ctx or await anyio.to_thread.run_sync(lambda: build(environ))
+        try:
+            yield
+        finally:
+            if ctx is None:
+                app.state.ctx.close()
+
+    handlers: Any = problems.HANDLERS
+    return Litestar(
+        route_handlers=[OrderController, receive_callback, health],
+        dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
+        exception_handlers=handlers,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="dossier-dispatch", version="1", path="/schema"),
+        debug=False,
+        logging_config=None,
+    )

@@ -1,0 +1,30 @@
+"""Bearer API keys: a key belongs to one centre and sees only its orders; admin keys see all."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
+
+from workers.context import Context
+from workers.store import Principal
+
+
+def context(state: State) -> Context:
+    ctx: Context = state.ctx
+    return ctx
+
+
+def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthorizedException("Send `Authorization: Bearer <api key>`.")
+    principal = context(state).store.principal(secret.strip())
+    if principal is None:
+        raise NotAuthorizedException("The API key is not valid.")
+    return principal
+
+
+def may_see(principal: Principal, centre: str) -> bool:
+    return principal.admin or principal.centre == centre

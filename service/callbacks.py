@@ -1,0 +1,69 @@
+"""Courier callbacks: authenticate, check the shape, store the raw bytes durably, then answer 200."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+
+from contracts.couriers import CallbackRequest
+from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN
+from service.auth import context
+from service.problems import problem
+from workers.jobs import enqueue_ingest
+
+log = logging.getLogger(__name__)
+
+# Never stored with the raw callback: they carry our secrets or the courier's credentials.
+_SECRET_QUERY = frozenset({"token", "hash"})
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "token"})
+
+
+@post("/v1/callbacks/{courier:str}", tags=["callbacks"], summary="Courier status webhooks", status_code=200)
+async def receive_callback(courier: str, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    if courier not in KNOWN:
+        return problem(404, "unknown-courier", "Unknown courier", f"No callback endpoint for {courier!r}.", request)
+    ctx = context(state)
+    body = await request.body()
+    remote = request.client.host if request.client else ""
+    query = dict(request.query_params)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    incoming = CallbackRequest(query=query, headers=headers, body=body, remote=remote)
+    receipt = hashlib.sha256(body).hexdigest()
+    audit: dict[str, bytes | str] = {
+        "courier": courier,
+        "sha256": receipt,
+        "remote": remote,
+        "size": str(len(body)),
+    }
+
+    verify = AUTHENTICATE[courier]
+    if not any(verify(incoming, account.callback_secret) for account in ctx.config.accounts(courier)):
+        log.warning("refused %s callback from %s: authentication failed (sha256 %s)", courier, remote, receipt)
+        await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": "authentication failed"})
+        return problem(401, "callback-unauthenticated", "Unauthenticated callback", "Bad or missing secret.", request)
+    try:
+        DECODE[courier](body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        log.warning("refused %s callback from %s: malformed (%s)", courier, remote, error)
+        await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": f"malformed: {error}"})
+        return problem(400, "callback-malformed", "Malformed callback", str(error), request)
+
+    fields: dict[str, bytes | str] = {
+        **audit,
+        "body": body,
+        "query": msgspec.json.encode({k: v for k, v in query.items() if k not in _SECRET_QUERY}),
+        "headers": msgspec.json.encode({k: v for k, v in headers.items() if k not in _SECRET_HEADERS}),
+        "received_ms": str(int(time.time() * 1000)),
+    }
+    store = ctx.store
+    await anyio.to_thread.run_sync(
+        lambda: store.append_callback(courier, fields, lambda pipe: enqueue_ingest(store.client, courier, pipe))
+    )
+    return Response({"success": True, "message": "OK"}, status_code=200)

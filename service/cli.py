@@ -1,0 +1,216 @@
+"""`dossier-dispatch`: run the whole system (`dev`) or one part of it, and manage API keys."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import msgspec
+
+from contracts.config import DEMO_CENTRE
+from contracts.settings import Settings, settings_from
+from workers.embedded import EmbeddedStore, ensure_store
+
+log = logging.getLogger("dossier-dispatch")
+
+
+def _settings() -> Settings:
+    try:
+        return settings_from(os.environ)
+    except msgspec.ValidationError as error:
+        sys.exit(f"bad setting: {error}")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.dd_log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def run_api(settings: Settings) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.dd_host, port=settings.dd_port, log_level="warning")
+
+
+def run_sandbox(settings: Settings) -> None:
+    import uvicorn
+
+    from service.sandboxes.app import create_sandbox_app
+
+    app = create_sandbox_app(settings)
+    uvicorn.run(app, host=settings.dd_host, port=settings.dd_sandbox_port, log_level="warning")
+
+
+def run_worker(queue_name: str, burst: bool = False) -> None:
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from workers.context import current
+    from workers.jobs import QUEUES, queue
+
+    if queue_name not in QUEUES:
+        sys.exit(f"unknown queue {queue_name!r}; one of {', '.join(QUEUES)}")
+    ctx = current()  # store, config and HTTP clients built once per process, reused by every job
+    # SimpleWorker: no fork per job, so the process keeps its clients (DESIGN.md, measured costs).
+    worker = SimpleWorker([queue(queue_name, ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
+    # RQ logs three lines per job at INFO; keep the console readable unless asked for DEBUG.
+    level = ctx.settings.dd_log_level.upper()
+    worker.work(burst=burst, with_scheduler=True, logging_level="WARNING" if level == "INFO" else level)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Enqueue the periodic sweep; a lock keeps a second scheduler idle until the first one dies."""
+    from workers import keys
+    from workers.context import current
+    from workers.jobs import queue
+
+    ctx = current()
+    client = ctx.store.client
+    ttl = max(10, int(settings.dd_sweep_interval_seconds * 3))
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        holder = (
+            client.set(keys.SCHEDULER_LOCK, token, nx=True, ex=ttl) or client.get(keys.SCHEDULER_LOCK) == token.encode()
+        )
+        if holder:
+            client.expire(keys.SCHEDULER_LOCK, ttl)
+            queue("sweep", client).enqueue_call("workers.jobs.sweep", timeout=120, result_ttl=0, failure_ttl=86400)
+        time.sleep(settings.dd_sweep_interval_seconds)
+    if client.get(keys.SCHEDULER_LOCK) == token.encode():
+        client.delete(keys.SCHEDULER_LOCK)
+
+
+def create_key(centre: str, admin: bool) -> str:
+    from workers.context import current
+    from workers.store import Principal
+
+    secret = "dd_" + secrets.token_urlsafe(24)
+    current().store.save_api_key(secret, Principal(centre=centre, admin=admin))
+    return secret
+
+
+def run_dev(settings: Settings) -> int:
+    """Everything on 127.0.0.1 with the embedded store; Ctrl-C or SIGTERM stops every child."""
+    env = dict(os.environ)
+    env.setdefault("DD_DEV_API_KEY", "dd_dev_" + secrets.token_urlsafe(18))
+    env.setdefault("DD_DEV_CALLBACK_SECRET", secrets.token_urlsafe(24))
+    store: EmbeddedStore | None = None
+    if not settings.redis_url:
+        store = ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always")
+        env["REDIS_URL"] = store.url
+    os.environ.update(env)
+    settings = settings_from(env)
+
+    from workers.context import current
+    from workers.store import Principal
+
+    current().store.save_api_key(env["DD_DEV_API_KEY"], Principal(centre=DEMO_CENTRE))
+
+    from workers.jobs import QUEUES
+
+    parts = [["api"], ["sandbox"], ["scheduler"], *(["worker", q] for q in QUEUES)]
+    children = [subprocess.Popen([sys.executable, "-m", "service.cli", *part], env=env) for part in parts]
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(
+        f"""
+dossier-dispatch is running
+  API          {settings.public_url}   (OpenAPI: {settings.public_url}/schema/openapi.json)
+  sandboxes    {settings.sandbox_url}   (GHN: {settings.sandbox_url}/ghn/shiip/public-api)
+  store        {env["REDIS_URL"]}   (data: {settings.dd_data_dir})
+  API key      {env["DD_DEV_API_KEY"]}   (centre {DEMO_CENTRE})
+  callback secret  {env["DD_DEV_CALLBACK_SECRET"]}
+Ctrl-C stops everything.""",
+        flush=True,
+    )
+    code = 0
+    try:
+        while not received:
+            dead = [(part, child) for part, child in zip(parts, children, strict=True) if child.poll() is not None]
+            if dead:
+                part, child = dead[0]
+                print(f"{' '.join(part)} exited with {child.returncode}; stopping everything", file=sys.stderr)
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if store is not None:
+            store.stop()
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dossier-dispatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run everything locally with the embedded store")
+    sub.add_parser("api", help="run the HTTP API on DD_HOST:DD_PORT")
+    worker = sub.add_parser("worker", help="run one worker on one queue")
+    worker.add_argument("queue", help="dispatch, ingest, notify or sweep")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    sub.add_parser("scheduler", help="enqueue periodic sweeps")
+    sub.add_parser("sandbox", help="run the courier sandboxes on DD_HOST:DD_SANDBOX_PORT")
+    sub.add_parser("store", help="start (or find) the embedded store and print its URL")
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="print a new API key once (stored hashed)")
+    create.add_argument("--centre", required=True)
+    create.add_argument("--scope", choices=["centre", "admin"], default="centre")
+
+    args = parser.parse_args(argv)
+    settings = _settings()
+    _logging(settings)
+    match args.command:
+        case "dev":
+            return run_dev(settings)
+        case "api":
+            run_api(settings)
+        case "sandbox":
+            run_sandbox(settings)
+        case "worker":
+            run_worker(args.queue, burst=args.burst)
+        case "scheduler":
+            run_scheduler(settings)
+        case "store":
+            print(ensure_store(settings.dd_data_dir).url)
+        case "keys":
+            print(create_key(args.centre, admin=args.scope == "admin"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

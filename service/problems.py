@@ -1,0 +1,111 @@
+"""One exception map: every error leaves as an RFC 9457 problem document naming what was wrong."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from contracts.addresses import UnknownUnit
+from workers.store import IdempotencyConflict, NotDurable
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://dossier-dispatch.vn/problems/"
+
+
+class ProblemError(Exception):
+    """A domain refusal with its HTTP status and the field (if any) that caused it."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail, self.field = status, slug, title, detail, field
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, request: Request[Any, Any, Any], **extra: Any
+) -> Response[dict[str, Any]]:
+    body = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update(extra)
+    return Response(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+_FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+
+
+def _field_name(key: str | None, message: str) -> str:
+    """Litestar reports the parent of a missing or unknown field; name the field itself."""
+    parent = "" if key in (None, "", "data") else str(key)
+    match = _FIELD_IN_MESSAGE.search(message)
+    if match:
+        return f"{parent}.{match.group(1)}" if parent else match.group(1)
+    return parent or "body"
+
+
+def on_validation(request: Request[Any, Any, Any], error: ValidationException) -> Response[dict[str, Any]]:
+    extra = error.extra if isinstance(error.extra, list) else []
+    if not extra:  # the body is not JSON at all
+        return problem(400, "malformed-body", "Malformed request body", str(error.detail), request)
+    params = [
+        {"name": _field_name(item.get("key"), item.get("message", "")), "reason": item.get("message", "")}
+        for item in extra
+        if isinstance(item, dict)
+    ]
+    detail = "; ".join(f"{p['name']}: {p['reason']}" for p in params)
+    return problem(422, "invalid-field", "Invalid request", detail, request, invalid_params=params)
+
+
+def on_problem(request: Request[Any, Any, Any], error: ProblemError) -> Response[dict[str, Any]]:
+    extra = {"invalid_params": [{"name": error.field, "reason": error.detail}]} if error.field else {}
+    return problem(error.status, error.slug, error.title, error.detail, request, **extra)
+
+
+def on_unknown_unit(request: Request[Any, Any, Any], error: UnknownUnit) -> Response[dict[str, Any]]:
+    return on_problem(
+        request, ProblemError(422, "unknown-unit", "Unknown administrative unit", str(error), error.field)
+    )
+
+
+def on_not_durable(request: Request[Any, Any, Any], error: NotDurable) -> Response[dict[str, Any]]:
+    log.error("write not confirmed durable: %s", error)
+    return problem(503, "not-durable", "Store not durable", "The write was not confirmed on disk; retry.", request)
+
+
+def on_idempotency(request: Request[Any, Any, Any], error: IdempotencyConflict) -> Response[dict[str, Any]]:
+    return problem(409, "idempotency-conflict", "Idempotency-Key reused", str(error), request)
+
+
+def on_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
+    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+    slug = {401: "unauthorized", 404: "not-found"}.get(error.status_code, "http-error")
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotAuthorizedException) else {}
+    response = problem(error.status_code, slug, titles.get(error.status_code, "Error"), str(error.detail), request)
+    response.headers.update(headers)
+    return response
+
+
+def on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "Internal error", "See the server log.", request)
+
+
+HANDLERS: dict[type[Exception], Any] = {
+    ValidationException: on_validation,
+    ProblemError: on_problem,
+    UnknownUnit: on_unknown_unit,
+    NotDurable: on_not_durable,
+    IdempotencyConflict: on_idempotency,
+    NotFoundException: on_http,
+    HTTPException: on_http,
+    Exception: on_crash,
+}

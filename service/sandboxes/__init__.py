@@ -1,0 +1,1 @@
+"""Local stand-ins for the couriers: their real wire formats, their callbacks, no contract needed."""

@@ -1,0 +1,85 @@
+"""What a process builds once and reuses: settings, config, the store client and courier HTTP clients."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import redis
+
+from contracts.config import Centre, Config, dev_config, parse_config
+from contracts.settings import Settings, settings_from
+from workers.couriers import CourierClient, CourierRejected, client_for
+from workers.embedded import ensure_store
+from workers.store import Store
+
+
+def load_config(settings: Settings, environ: Mapping[str, str]) -> Config:
+    """DD_CONFIG names a TOML file of centres and courier accounts; without it, the dev world."""
+    if settings.dd_config is None:
+        return dev_config(settings)
+    with open(settings.dd_config, "rb") as handle:
+        return parse_config(tomllib.load(handle), environ)
+
+
+def store_url(settings: Settings) -> str:
+    """REDIS_URL, else the embedded store under DD_DATA_DIR (found running, or started)."""
+    if settings.redis_url:
+        return settings.redis_url
+    return ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always").url
+
+
+@dataclass
+class Context:
+    settings: Settings
+    config: Config
+    store: Store
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(follow_redirects=False))
+    _couriers: dict[tuple[str, str], CourierClient] = field(default_factory=dict)
+
+    def centre(self, code: str) -> Centre:
+        centre = self.config.centres.get(code)
+        if centre is None:
+            raise CourierRejected(f"centre {code!r} is not configured")
+        return centre
+
+    def courier(self, centre_code: str, courier: str) -> CourierClient:
+        """One client per (centre, courier), built once: an httpx client costs ~25 ms to make."""
+        key = (centre_code, courier)
+        if key not in self._couriers:
+            account = self.centre(centre_code).couriers.get(courier)
+            if account is None:
+                raise CourierRejected(f"centre {centre_code!r} has no {courier} account")
+            self._couriers[key] = client_for(courier, account, self.http)
+        return self._couriers[key]
+
+    def close(self) -> None:
+        self.http.close()
+        self.store.client.close()
+
+
+def build(environ: Mapping[str, str] | None = None) -> Context:
+    environ = os.environ if environ is None else environ
+    settings = settings_from(environ)
+    client = redis.Redis.from_url(store_url(settings), health_check_interval=30)
+    store = Store(client, durability=settings.dd_durability)
+    return Context(settings=settings, config=load_config(settings, environ), store=store)
+
+
+_current: Context | None = None
+
+
+def current() -> Context:
+    """The process's context, built from the environment on first use (RQ jobs call this)."""
+    global _current
+    if _current is None:
+        _current = build()
+    return _current
+
+
+def install(context: Context | None) -> None:
+    global _current
+    _current = context

@@ -1,0 +1,50 @@
+"""How we reach couriers. Every failure becomes one of two errors:
+
+CourierError
+├── CourierUnavailable   timeouts, connection errors, 429, 5xx: try again later
+└── CourierRejected      other 4xx, or an error envelope on HTTP 200: a clerk must act
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from contracts.config import CourierAccount
+from contracts.couriers import Booking, Shipment
+
+
+class CourierError(Exception):
+    """Base of the two courier failures."""
+
+
+class CourierUnavailable(CourierError):
+    """The courier could not answer now (timeout, connection, 429, 5xx). Retrying is right."""
+
+
+class CourierRejected(CourierError):
+    """The courier refused the request; the message is the courier's own words, for a clerk."""
+
+
+class CourierClient(Protocol):
+    def create(self, shipment: Shipment) -> Booking: ...
+
+    def find(self, reference: str) -> Booking | None: ...
+
+
+def classify(response: httpx.Response) -> None:
+    """Raise the right CourierError for a non-2xx answer; return for a 2xx one."""
+    if response.status_code == 429 or response.status_code >= 500:
+        raise CourierUnavailable(f"HTTP {response.status_code} from {response.request.url.host}")
+    if response.status_code >= 400:
+        raise CourierRejected(f"HTTP {response.status_code}: {response.text[:500]}")
+
+
+def client_for(courier: str, account: CourierAccount, http: httpx.Client) -> CourierClient:
+    from workers.couriers import ghn
+
+    factories = {"ghn": ghn.GhnClient}
+    if courier not in factories:
+        raise CourierRejected(f"no adapter for courier {courier!r} yet")
+    return factories[courier](account, http)

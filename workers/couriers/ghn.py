@@ -1,0 +1,57 @@
+"""GHN over HTTP: URLs, the Token/ShopId headers, and error classification."""
+
+from __future__ import annotations
+
+import httpx
+import msgspec
+
+from contracts.config import CourierAccount
+from contracts.couriers import Booking, Shipment
+from contracts.couriers import ghn as wire
+from workers.couriers import CourierRejected, CourierUnavailable, classify
+
+
+class GhnClient:
+    def __init__(self, account: CourierAccount, http: httpx.Client) -> None:
+        self.account = account
+        self.http = http
+        self.headers = {"Token": account.token, "Content-Type": "application/json"}
+        if account.shop_id is not None:
+            self.headers["ShopId"] = str(account.shop_id)
+
+    def _post(self, path: str, body: bytes) -> bytes:
+        try:
+            response = self.http.post(
+                f"{self.account.base_url}{path}",
+                content=body,
+                headers=self.headers,
+                timeout=self.account.timeout_seconds,
+            )
+        except httpx.TransportError as error:  # timeouts and connection failures alike
+            raise CourierUnavailable(f"GHN unreachable: {type(error).__name__}") from error
+        classify(response)
+        return response.content
+
+    def create(self, shipment: Shipment) -> Booking:
+        body = self._post("/v2/shipping-order/create", wire.encode_shipment(shipment))
+        try:
+            return wire.decode_created(body)
+        except wire.EnvelopeError as error:
+            raise CourierRejected(f"GHN: {error}") from error
+        except msgspec.DecodeError as error:
+            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+
+    def find(self, reference: str) -> Booking | None:
+        """The order GHN holds under our reference (`client_order_code`), if any."""
+        payload = msgspec.json.encode({"client_order_code": reference})
+        try:
+            body = self._post("/v2/shipping-order/detail-by-client-code", payload)
+        except CourierRejected:
+            return None  # GHN answers 400 for a reference it does not know
+        try:
+            detail = wire.decode_detail(body)
+        except wire.EnvelopeError:
+            return None
+        except msgspec.DecodeError as error:
+            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+        return Booking(tracking_code=detail.order_code)

@@ -1,0 +1,191 @@
+"""RQ jobs and their enqueue functions: jobs take ids, re-read state, and are idempotent."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+
+import msgspec
+import redis
+from redis.client import Pipeline
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+from contracts.couriers import build_shipment
+from contracts.couriers.registry import DECODE
+from contracts.events import Event, event_key
+from contracts.statuses import Status
+from workers import keys
+from workers.context import current
+from workers.couriers import CourierRejected
+from workers.store import UnknownOrder
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("dispatch", "ingest", "notify", "sweep")
+INGEST_BATCH = 200
+
+
+def queue(name: str, connection: redis.Redis) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- dispatch -------------------------------------------------------------------------------------
+def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline | None = None) -> None:
+    queue("dispatch", connection).enqueue_call(
+        "workers.jobs.dispatch_order",
+        args=(order_id,),
+        timeout=120,
+        result_ttl=0,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=4, interval=[5, 15, 60, 120]),
+        pipeline=pipeline,
+    )
+
+
+def dispatch_order(order_id: str) -> str:
+    """Book the order at its courier once: look our reference up first whenever an earlier try may have."""
+    ctx = current()
+    store = ctx.store
+    order = store.get_order(order_id)
+    if order is None or order.status is not Status.ACCEPTED:
+        return "nothing to do"
+    lock = keys.dispatch_lock(order_id)
+    if not store.client.set(lock, os.getpid(), nx=True, ex=180):
+        return "another worker is dispatching it"
+    try:
+        order = store.update_order(order_id, now=_now(), dispatch_attempts=order.dispatch_attempts + 1)
+        try:
+            client = ctx.courier(order.centre, order.courier)
+            # After a timeout the courier may hold the order already: ask before booking again.
+            booking = client.find(order.id) if order.dispatch_attempts > 1 else None
+            if booking is None:
+                booking = client.create(build_shipment(order, ctx.centre(order.centre)))
+        except CourierRejected as refusal:
+            now = _now()
+            failed = Event(
+                key=f"dispatch_failed|{order.dispatch_attempts}",
+                status=Status.DISPATCH_FAILED,
+                courier=order.courier,
+                raw_status="rejected",
+                raw_text=str(refusal)[:1000],
+                event_time=now,
+                received_at=now,
+                source="api",
+            )
+            store.update_order(order_id, now=now, events=[failed], dispatch_error=str(refusal)[:1000])
+            log.warning("order %s refused by %s: %s", order_id, order.courier, refusal)
+            return "rejected"
+        now = _now()
+        booked = Event(
+            key=event_key(order.courier, booking.tracking_code, "booked", now, None),
+            status=Status.BOOKED,
+            courier=order.courier,
+            raw_status="booked",
+            raw_text="Courier accepted the order",
+            event_time=now,
+            received_at=now,
+            source="api",
+            tracking_code=booking.tracking_code,
+        )
+        store.update_order(order_id, now=now, events=[booked], tracking_code=booking.tracking_code, dispatch_error=None)
+        log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
+        return "booked"
+    finally:
+        store.client.delete(lock)
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+def enqueue_ingest(connection: redis.Redis, courier: str, pipeline: Pipeline | None = None) -> None:
+    queue("ingest", connection).enqueue_call(
+        "workers.jobs.ingest_callbacks",
+        args=(courier,),
+        timeout=300,
+        result_ttl=0,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=3, interval=[5, 30, 120]),
+        pipeline=pipeline,
+    )
+
+
+def ingest_callbacks(courier: str) -> int:
+    """Apply stored raw callbacks of one courier, a batch at a time; returns how many were read."""
+    ctx = current()
+    store = ctx.store
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    entries = store.claim_callbacks(courier, consumer, count=INGEST_BATCH)
+    for entry_id, fields in entries:
+        _apply(courier, entry_id, fields)
+        store.ack_callbacks(courier, [entry_id])
+    if len(entries) == INGEST_BATCH:
+        enqueue_ingest(store.client, courier)  # more may be waiting
+    return len(entries)
+
+
+def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
+    store = current().store
+    received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
+    try:
+        updates = DECODE[courier](fields[b"body"])
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        # Intake checked the shape already; a mapping change could still refuse it. Keep it for replay.
+        log.error("callback %s/%s no longer decodes: %s", courier, entry_id, error)
+        store.keep_orphan({**{k.decode(): v for k, v in fields.items()}, "why": str(error), "courier": courier})
+        return
+    for update in updates:
+        order = store.order_for(courier, update.reference, update.tracking_code)
+        if order is None:
+            log.warning(
+                "callback %s/%s is for no order of ours (tracking %s)",
+                courier,
+                entry_id,
+                update.tracking_code,
+            )
+            store.keep_orphan({"courier": courier, "entry": entry_id, "why": "no such order"})
+            continue
+        event = Event(
+            key=event_key(courier, update.tracking_code, update.raw_status, update.event_time, update.reason_code),
+            status=update.status,
+            courier=courier,
+            raw_status=update.raw_status,
+            raw_text=update.raw_text,
+            reason_code=update.reason_code,
+            reason=update.reason,
+            event_time=update.event_time,
+            received_at=received,
+            location=update.location,
+            source="push",
+            tracking_code=update.tracking_code,
+        )
+        if update.status is None:
+            log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
+        changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
+        try:
+            store.update_order(order.id, now=_now(), events=[event], **changes)
+        except UnknownOrder:
+            store.keep_orphan({"courier": courier, "entry": entry_id, "why": "order vanished"})
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+def sweep(now: float | None = None) -> int:
+    """Re-enqueue every order stuck in an internal state past its deadline (RQ can lose a job)."""
+    ctx = current()
+    store = ctx.store
+    now = now if now is not None else _now().timestamp()
+    overdue = store.overdue(now)
+    for order_id in overdue:
+        order = store.get_order(order_id)
+        if order is None or order.status is not Status.ACCEPTED:
+            store.client.zrem(keys.DUE, order_id)
+            continue
+        enqueue_dispatch(store.client, order_id)
+        store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
+    for courier in DECODE:
+        enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
+    return len(overdue)

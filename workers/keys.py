@@ -1,0 +1,51 @@
+"""The store's key layout, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "dd"
+
+
+def order(order_id: str) -> str:
+    return f"{PREFIX}:order:{order_id}"
+
+
+def events(order_id: str) -> str:
+    return f"{PREFIX}:order:{order_id}:events"
+
+
+def money(order_id: str) -> str:
+    return f"{PREFIX}:order:{order_id}:money"
+
+
+def centre_orders(centre: str) -> str:
+    return f"{PREFIX}:centre:{centre}:orders"
+
+
+def tracking(courier: str, tracking_code: str) -> str:
+    return f"{PREFIX}:tracking:{courier}:{tracking_code}"
+
+
+def idempotency(centre: str, key: str) -> str:
+    return f"{PREFIX}:idem:{centre}:{key}"
+
+
+def api_key(digest: str) -> str:
+    return f"{PREFIX}:apikey:{digest}"
+
+
+def callbacks(courier: str) -> str:
+    """Raw callback bytes, appended before any parsing."""
+    return f"{PREFIX}:callbacks:{courier}"
+
+
+REJECTED_CALLBACKS = f"{PREFIX}:callbacks:rejected"
+ORPHAN_CALLBACKS = f"{PREFIX}:callbacks:orphans"
+DUE = f"{PREFIX}:due"  # orders in an internal state, scored by the time they are overdue
+INGEST_GROUP = "ingest"
+
+
+def dispatch_lock(order_id: str) -> str:
+    return f"{PREFIX}:lock:dispatch:{order_id}"
+
+
+SCHEDULER_LOCK = f"{PREFIX}:lock:scheduler"

@@ -1,0 +1,235 @@
+"""The store of record: orders, their events, API keys and raw callbacks in Redis, acknowledged only when durable."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+import redis
+from redis.client import Pipeline
+
+from contracts.base import Record
+from contracts.events import Event, Timeline, reconcile
+from contracts.orders import Order
+from contracts.statuses import INTERNAL, Status
+from workers import keys
+
+ORDER = msgspec.json.Decoder(Order)
+EVENT = msgspec.json.Decoder(Event)
+ENCODE = msgspec.json.Encoder().encode
+
+Enqueue = Callable[[Pipeline], object]
+
+
+class NotDurable(RuntimeError):
+    """The store did not confirm the write on disk in time; nothing may be acknowledged."""
+
+
+class UnknownOrder(LookupError):
+    pass
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class Principal(Record, frozen=True, kw_only=True):
+    centre: str
+    admin: bool = False
+
+
+class _IdemRecord(Record, frozen=True, kw_only=True):
+    order_id: str
+    fingerprint: str
+
+
+PRINCIPAL = msgspec.json.Decoder(Principal)
+IDEM = msgspec.json.Decoder(_IdemRecord)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, durability: Literal["waitaof", "always"] = "waitaof") -> None:
+        self.client = client
+        self.durability = durability
+
+    # -- durability -------------------------------------------------------------------------------
+    def make_durable(self) -> None:
+        """Block until what this connection wrote is fsynced (`WAITAOF 1 0`), else raise NotDurable."""
+        if self.durability != "waitaof":
+            return
+        try:
+            local, _replicas = self.client.execute_command("WAITAOF", 1, 0, 5000)
+        except redis.ResponseError as error:  # AOF off on an external server: refuse to pretend
+            raise NotDurable(str(error)) from error
+        if int(local) < 1:
+            raise NotDurable("the store did not fsync the write within 5 s")
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    # -- API keys ---------------------------------------------------------------------------------
+    def save_api_key(self, secret: str, principal: Principal) -> None:
+        self.client.set(keys.api_key(digest(secret)), ENCODE(principal))
+        self.make_durable()
+
+    def principal(self, secret: str) -> Principal | None:
+        raw = self.client.get(keys.api_key(digest(secret)))
+        return PRINCIPAL.decode(raw) if raw else None
+
+    # -- orders -----------------------------------------------------------------------------------
+    def create_order(
+        self,
+        order: Order,
+        *,
+        due_at: float,
+        enqueue: Enqueue,
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[Order, bool]:
+        """Store the order and its first job in one MULTI/EXEC; (order, False) when the key replays."""
+        idem_key = keys.idempotency(order.centre, idempotency[0]) if idempotency else None
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    if idem_key is not None and idempotency is not None:
+                        pipe.watch(idem_key)
+                        seen = pipe.get(idem_key)
+                        if seen is not None:
+                            pipe.unwatch()
+                            return self._replay(IDEM.decode(seen), idempotency[1]), False
+                    pipe.multi()
+                    pipe.set(keys.order(order.id), ENCODE(order))
+                    pipe.zadd(keys.centre_orders(order.centre), {order.id: order.created_at.timestamp()})
+                    pipe.zadd(keys.DUE, {order.id: due_at})
+                    if idem_key is not None and idempotency is not None:
+                        record = _IdemRecord(order_id=order.id, fingerprint=idempotency[1])
+                        pipe.set(idem_key, ENCODE(record), ex=7 * 24 * 3600)
+                    enqueue(pipe)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self.make_durable()
+        return order, True
+
+    def _replay(self, seen: _IdemRecord, fingerprint: str) -> Order:
+        if seen.fingerprint != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+        order = self.get_order(seen.order_id)
+        if order is None:
+            raise UnknownOrder(seen.order_id)
+        return order
+
+    def get_order(self, order_id: str) -> Order | None:
+        raw = self.client.get(keys.order(order_id))
+        return ORDER.decode(raw) if raw else None
+
+    def events(self, order_id: str) -> list[Event]:
+        return [EVENT.decode(raw) for raw in self.client.hvals(keys.events(order_id))]
+
+    def timeline(self, order_id: str) -> Timeline:
+        return reconcile(Status.ACCEPTED, self.events(order_id))
+
+    def update_order(
+        self,
+        order_id: str,
+        *,
+        now: datetime,
+        events: Sequence[Event] = (),
+        **changes: Any,
+    ) -> Order:
+        """Add events (deduplicated), apply field changes, and re-derive the status, atomically."""
+        order_key, events_key = keys.order(order_id), keys.events(order_id)
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(order_key)
+                    raw = pipe.get(order_key)
+                    if raw is None:
+                        raise UnknownOrder(order_id)
+                    order = ORDER.decode(raw)
+                    stored = [EVENT.decode(v) for v in pipe.hvals(events_key)]
+                    known = {event.key for event in stored}
+                    fresh = {event.key: event for event in events if event.key not in known}
+                    status = reconcile(Status.ACCEPTED, [*stored, *fresh.values()]).status
+                    updated = msgspec.structs.replace(order, status=status, **changes)
+                    if not fresh and updated == order:
+                        pipe.unwatch()
+                        return order
+                    updated = msgspec.structs.replace(updated, updated_at=now)
+                    pipe.multi()
+                    for key, event in fresh.items():
+                        pipe.hset(events_key, key, ENCODE(event))
+                    pipe.set(order_key, ENCODE(updated))
+                    if updated.tracking_code:
+                        pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
+                    if updated.status not in INTERNAL:
+                        pipe.zrem(keys.DUE, order_id)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self.make_durable()
+        return updated
+
+    def order_for(self, courier: str, reference: str | None, tracking_code: str) -> Order | None:
+        """The order a courier message is about: by our reference, else by tracking code; same courier only."""
+        order = self.get_order(reference) if reference else None
+        if order is None:
+            order_id = self.client.get(keys.tracking(courier, tracking_code))
+            order = self.get_order(order_id.decode()) if order_id else None
+        return order if order is not None and order.courier == courier else None
+
+    def overdue(self, now: float, limit: int = 500) -> list[str]:
+        return [m.decode() for m in self.client.zrangebyscore(keys.DUE, "-inf", now, start=0, num=limit)]
+
+    def postpone(self, order_id: str, until: float) -> None:
+        self.client.zadd(keys.DUE, {order_id: until}, xx=True)
+
+    # -- raw callbacks ----------------------------------------------------------------------------
+    def append_callback(self, courier: str, fields: dict[str, bytes | str], enqueue: Enqueue) -> str:
+        """Append raw bytes to the courier's stream with the ingest job, durably, before any parsing."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            pipe.xadd(keys.callbacks(courier), fields)  # type: ignore[arg-type]
+            enqueue(pipe)
+            entry_id = pipe.execute()[0]
+        self.make_durable()
+        return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+
+    def reject_callback(self, fields: dict[str, bytes | str]) -> None:
+        """Keep a refused callback for the operator (capped): forged or malformed, never applied."""
+        self.client.xadd(keys.REJECTED_CALLBACKS, fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+
+    def keep_orphan(self, fields: dict[str, bytes | str]) -> None:
+        self.client.xadd(keys.ORPHAN_CALLBACKS, fields, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
+
+    def claim_callbacks(
+        self, courier: str, consumer: str, count: int = 200, stale_ms: int = 60_000
+    ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries to ingest: first any a dead consumer left unacknowledged, then new ones."""
+        stream = keys.callbacks(courier)
+        try:
+            self.client.xgroup_create(stream, keys.INGEST_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        _next, stale, _deleted = self.client.xautoclaim(
+            stream, keys.INGEST_GROUP, consumer, min_idle_time=stale_ms, start_id="0", count=count
+        )
+        entries = list(stale)
+        if len(entries) < count:
+            fresh = self.client.xreadgroup(keys.INGEST_GROUP, consumer, {stream: ">"}, count=count - len(entries))
+            for _stream, items in fresh or []:
+                entries.extend(items)
+        return [(entry_id.decode(), fields) for entry_id, fields in entries]
+
+    def ack_callbacks(self, courier: str, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.client.xack(keys.callbacks(courier), keys.INGEST_GROUP, *entry_ids)
