@@ -11,6 +11,7 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
 from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN
@@ -26,7 +27,7 @@ _SECRET_HEADERS = frozenset({"authorization", "cookie", "token"})
 
 
 @post("/v1/callbacks/{courier:str}", tags=["callbacks"], summary="Courier status webhooks", status_code=200)
-async def receive_callback(courier: str, request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
     if courier not in KNOWN:
         return problem(404, "unknown-courier", "Unknown courier", f"No callback endpoint for {courier!r}.", request)
     ctx = context(state)

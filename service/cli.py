@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,17 @@ def create_key(centre: str, admin: bool) -> str:
     return secret
 
 
+def _wait_for_ports(host: str, ports: list[int], children: list[subprocess.Popen[bytes]], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while time.monotonic() < deadline and all(child.poll() is None for child in children):
+            try:
+                socket.create_connection((host, port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
 def run_dev(settings: Settings) -> int:
     """Everything on 127.0.0.1 with the embedded store; Ctrl-C or SIGTERM stops every child."""
     env = dict(os.environ)
@@ -128,8 +140,16 @@ def run_dev(settings: Settings) -> int:
 
     from workers.jobs import QUEUES
 
-    parts = [["api"], ["sandbox"], ["scheduler"], *(["worker", q] for q in QUEUES)]
-    children = [subprocess.Popen([sys.executable, "-m", "service.cli", *part], env=env) for part in parts]
+    def spawn(part: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "service.cli", *part], env=env)
+
+    # The HTTP servers first, so the first jobs do not meet a refused connection and wait out a retry.
+    parts = [["api"], ["sandbox"]]
+    children = [spawn(part) for part in parts]
+    _wait_for_ports(settings.dd_host, [settings.dd_port, settings.dd_sandbox_port], children)
+    for part in [["scheduler"], *(["worker", q] for q in QUEUES)]:
+        parts.append(part)
+        children.append(spawn(part))
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -11,8 +11,9 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from contracts.addresses import resolve
 from contracts.base import Record
@@ -77,10 +78,10 @@ class OrderController(Controller):
     @post("/", status_code=201, sync_to_thread=True, summary="Create a pickup or delivery order")
     def create(
         self,
-        data: OrderCreate,
-        principal: Principal,
+        data: JSONBody[OrderCreate],
+        principal: NamedDependency[Principal],
         state: State,
-        idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", max_length=255)] = None,
+        idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255)] = None,
     ) -> Response[OrderView]:
         ctx = context(state)
         if principal.admin:
@@ -112,18 +113,18 @@ class OrderController(Controller):
             headers["Idempotent-Replayed"] = "true"
         return Response(view(saved), status_code=201, headers=headers)
 
-    def _visible(self, order_id: str, principal: Principal, state: State) -> Order:
+    def _visible(self, order_id: str, principal: NamedDependency[Principal], state: State) -> Order:
         order = context(state).store.get_order(order_id)
         if order is None or not may_see(principal, order.centre):
             raise NotFoundException(f"No order {order_id!r}.")
         return order
 
     @get("/{order_id:str}", sync_to_thread=True, summary="An order with its status and tracking code")
-    def read(self, order_id: str, principal: Principal, state: State) -> OrderView:
+    def read(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return view(self._visible(order_id, principal, state))
 
     @get("/{order_id:str}/events", sync_to_thread=True, summary="The reconciled tracking timeline")
-    def events(self, order_id: str, principal: Principal, state: State) -> EventsView:
+    def events(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> EventsView:
         order = self._visible(order_id, principal, state)
         timeline = context(state).store.timeline(order.id)
         return EventsView(order_id=order.id, status=timeline.status, events=[_event_view(e) for e in timeline.entries])
@@ -131,10 +132,10 @@ class OrderController(Controller):
     @get("/", sync_to_thread=True, summary="The centre's orders, newest first")
     def list_orders(
         self,
-        principal: Principal,
+        principal: NamedDependency[Principal],
         state: State,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
-        cursor: str | None = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> OrderList:
         store = context(state).store
         if principal.admin:

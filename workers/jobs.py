@@ -44,7 +44,7 @@ def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline 
         timeout=120,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=4, interval=[5, 15, 60, 120]),
+        retry=Retry(max=5, interval=[2, 10, 30, 60, 120]),
         pipeline=pipeline,
     )
 

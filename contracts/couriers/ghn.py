@@ -80,7 +80,7 @@ class CreateItem(msgspec.Struct, kw_only=True):
     weight: int
 
 
-class CreateOrder(msgspec.Struct, kw_only=True, omit_defaults=True):
+class CreateOrder(msgspec.Struct, kw_only=True):
     """`POST /v2/shipping-order/create`, the variant that takes unit names (api.ghn.vn id=123)."""
 
     client_order_code: str

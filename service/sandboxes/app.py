@@ -21,6 +21,8 @@ def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = N
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.dd_sandbox_autoplay:
+            await ghn.resume()
         try:
             yield
         finally:

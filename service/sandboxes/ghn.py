@@ -12,6 +12,7 @@ import httpx
 import msgspec
 import redis.asyncio as aredis
 from litestar import Request, Response, Router, post
+from litestar.params import FromPath, JSONBody
 
 from contracts.config import Config, CourierAccount
 from contracts.couriers import VIETNAM
@@ -93,7 +94,7 @@ class GhnSandbox:
         )
         await self._save(order)
         if self.settings.dd_sandbox_autoplay:
-            self._spawn(self._play(order_code, account))
+            self._spawn(self._play(order_code))
         expected = (datetime.now(VIETNAM) + timedelta(days=2)).isoformat()
         data = {
             "order_code": order_code,
@@ -159,8 +160,21 @@ class GhnSandbox:
             await asyncio.sleep(self.retry_seconds)
         return False
 
-    async def _play(self, order_code: str, account: CourierAccount) -> None:
-        for type_, status in HAPPY_PATH:
+    async def resume(self) -> int:
+        """Carry on with parcels in flight: a courier keeps moving them while our side is down."""
+        resumed = 0
+        async for key in self.store.scan_iter(match="sbx:ghn:order:*", count=500):
+            order = await self._load(key.decode().rsplit(":", 1)[1])
+            steps = [status for _type, status in HAPPY_PATH]
+            if order is None or order.status not in steps or order.status == steps[-1]:
+                continue
+            # Re-post the current status too: it may never have reached us (we dedupe repeats).
+            self._spawn(self._play(order.order_code, start=steps.index(order.status)))
+            resumed += 1
+        return resumed
+
+    async def _play(self, order_code: str, start: int = 0) -> None:
+        for type_, status in HAPPY_PATH[start:]:
             await asyncio.sleep(self.settings.dd_sandbox_step_seconds)
             current = await self._load(order_code)
             if current is None or current.status == "cancel":
@@ -219,7 +233,7 @@ def router(sandbox: GhnSandbox) -> Router:
         return await sandbox.detail(request, by_client_code=True)
 
     @post("/ghn/_sandbox/orders/{order_code:str}/push", status_code=200)
-    async def push(order_code: str, data: Push) -> Response[Any]:
+    async def push(order_code: FromPath[str], data: JSONBody[Push]) -> Response[Any]:
         """Drive the feed by hand (DD_SANDBOX_AUTOPLAY=0): post one GHN callback for this order now."""
         delivered = await sandbox.push(order_code, data.type, data.status, data.reason_code)
         return Response({"posted": delivered}, status_code=200 if delivered else 502)

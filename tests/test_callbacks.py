@@ -1,0 +1,132 @@
+"""POST /v1/callbacks/{courier}: authenticated, stored raw and durable before 200, applied by the ingest job."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar.testing import TestClient
+
+from contracts.statuses import Status
+from tests.conftest import SECRET, fixture, order_body
+from workers import keys
+from workers.context import Context
+from workers.jobs import ingest_callbacks, queue
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+def _booked_order(api: Client, ctx: Context) -> str:
+    order_id = str(api.post("/v1/orders", json=order_body()).json()["id"])
+    return order_id
+
+
+def _callback(order_id: str, name: str, **changes: object) -> bytes:
+    payload = msgspec.json.decode(fixture("ghn", name))
+    payload.update(ClientOrderCode=order_id, **changes)
+    return msgspec.json.encode(payload)
+
+
+def _post(api: Client, body: bytes, token: str | None = SECRET) -> int:
+    params = {"token": token} if token is not None else {}
+    return api.post(
+        "/v1/callbacks/ghn", content=body, params=params, headers={"content-type": "application/json"}
+    ).status_code
+
+
+def test_callback_is_stored_raw_with_its_ingest_job_before_200(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    body = _callback(order_id, "callback_create.json")
+    assert _post(api, body) == 200
+    [(_entry_id, fields)] = ctx.store.client.xrange(keys.callbacks("ghn"))
+    assert fields[b"body"] == body
+    assert b"token" not in fields[b"query"]  # our secret is not kept beside the payload
+    assert len(fields[b"sha256"]) == 64
+    assert [j.func_name for j in queue("ingest", ctx.store.client).get_jobs()] == ["workers.jobs.ingest_callbacks"]
+
+
+def test_ingest_applies_callbacks_to_the_order(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    for name in ("callback_create.json", "callback_delivery_fail.json", "callback_delivered.json"):
+        assert _post(api, _callback(order_id, name)) == 200
+    assert ingest_callbacks("ghn") == 3
+    order = api.get(f"/v1/orders/{order_id}").json()
+    assert order["status"] == "delivered" and order["tracking_code"] == "Z82BS"
+    timeline = api.get(f"/v1/orders/{order_id}/events").json()
+    assert [e["raw_status"] for e in timeline["events"]] == ["ready_to_pick", "delivery_fail", "delivered"]
+    fail = timeline["events"][1]
+    assert (fail["reason_code"], fail["reason"], fail["source"]) == ("GHN-DFC1A4", "no answer", "push")
+    assert fail["location"] == "Bưu Cục 229 Quan Nhân-Q.Thanh Xuân-HN"
+    assert ingest_callbacks("ghn") == 0  # acknowledged: nothing is read twice
+
+
+def test_duplicate_and_late_callbacks_do_not_move_a_delivered_order(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    delivered = _callback(order_id, "callback_delivered.json")
+    late_scan = _callback(order_id, "callback_create.json", Type="switch_status", Status="storing",
+                          Time="2026-11-23T08:00:00+07:00")  # fmt: skip
+    for body in (delivered, delivered, late_scan, delivered):
+        assert _post(api, body) == 200
+    ingest_callbacks("ghn")
+    timeline = api.get(f"/v1/orders/{order_id}/events").json()
+    assert timeline["status"] == "delivered"
+    assert [(e["raw_status"], e["applied"]) for e in timeline["events"]] == [("delivered", True), ("storing", False)]
+
+
+def test_unknown_status_is_acknowledged_and_kept_unmapped(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    assert _post(api, _callback(order_id, "callback_unknown_status.json")) == 200
+    ingest_callbacks("ghn")
+    [event] = api.get(f"/v1/orders/{order_id}/events").json()["events"]
+    assert (event["status"], event["raw_status"], event["applied"]) == (None, "teleported", False)
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"
+
+
+def test_wrong_or_missing_token_is_401_and_nothing_applied(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    body = _callback(order_id, "callback_delivered.json")
+    assert _post(api, body, token="forged") == 401
+    assert _post(api, body, token=None) == 401
+    assert ctx.store.client.xlen(keys.callbacks("ghn")) == 0
+    rejected = ctx.store.client.xrange(keys.REJECTED_CALLBACKS)
+    assert [f[b"why"] for _, f in rejected] == [b"authentication failed"] * 2
+    assert all(b"body" not in f for _, f in rejected)  # a forger's payload is not kept, only its hash
+    assert ingest_callbacks("ghn") == 0
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"
+
+
+def test_malformed_callback_is_400_and_not_stored(api: Client, ctx: Context) -> None:
+    response = api.post("/v1/callbacks/ghn", content=b'{"OrderCode": 5', params={"token": SECRET})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert ctx.store.client.xlen(keys.callbacks("ghn")) == 0
+
+
+def test_unknown_courier_is_404(api: Client) -> None:
+    response = api.post("/v1/callbacks/dhl", content=b"{}")
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("unknown-courier")
+
+
+def test_callback_for_no_order_of_ours_is_kept_aside(api: Client, ctx: Context) -> None:
+    assert _post(api, _callback("o01NOSUCHORDER", "callback_create.json", OrderCode="NOPE")) == 200
+    ingest_callbacks("ghn")
+    assert ctx.store.client.xlen(keys.ORPHAN_CALLBACKS) == 1
+
+
+def test_a_consumer_that_died_leaves_entries_another_one_claims(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    _post(api, _callback(order_id, "callback_delivered.json"))
+    # A consumer read the entry and died before acknowledging it.
+    assert len(ctx.store.claim_callbacks("ghn", "dead-consumer")) == 1
+    assert ctx.store.claim_callbacks("ghn", "live-consumer") == []  # not stale yet
+    [(entry_id, _fields)] = ctx.store.claim_callbacks("ghn", "live-consumer", stale_ms=0)
+    assert entry_id
+    ctx.store.ack_callbacks("ghn", [entry_id])
+
+
+def test_status_is_derived_the_same_whatever_the_arrival_order(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    for name in ("callback_delivered.json", "callback_create.json", "callback_delivery_fail.json"):
+        _post(api, _callback(order_id, name))
+        ingest_callbacks("ghn")  # apply one at a time, in the wrong order
+    order = ctx.store.get_order(order_id)
+    assert order is not None and order.status is Status.DELIVERED

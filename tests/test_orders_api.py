@@ -1,0 +1,118 @@
+"""POST/GET /v1/orders over the real store: durable create with its job, idempotency, problems, tenancy."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+
+from tests.conftest import OTHER_KEY, order_body
+from workers import keys
+from workers.context import Context
+from workers.jobs import queue
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+def test_create_stores_order_and_dispatch_job_together(api: Client, ctx: Context) -> None:
+    response = api.post("/v1/orders", json=order_body())
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["status"] == "accepted" and order["courier"] == "ghn" and order["tracking_code"] is None
+    assert response.headers["location"] == f"/v1/orders/{order['id']}"
+    assert ctx.store.get_order(order["id"]) is not None
+    jobs = queue("dispatch", ctx.store.client).get_jobs()
+    assert [(j.func_name, list(j.args)) for j in jobs] == [("workers.jobs.dispatch_order", [order["id"]])]
+    assert ctx.store.client.zscore(keys.DUE, order["id"]) is not None
+
+
+def test_order_id_carries_the_province(api: Client) -> None:
+    assert api.post("/v1/orders", json=order_body()).json()["id"].startswith("o01")
+
+
+def test_phone_is_normalised_and_never_echoed(api: Client, ctx: Context) -> None:
+    order = api.post("/v1/orders", json=order_body()).json()
+    assert "phone" not in str(order) and "0912345678" not in str(order)
+    stored = ctx.store.get_order(order["id"])
+    assert stored is not None and stored.citizen.phone == "0912345678"
+
+
+def test_idempotency_key_replays_the_same_order(api: Client, ctx: Context) -> None:
+    first = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "abc-1"})
+    again = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "abc-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(queue("dispatch", ctx.store.client).get_jobs()) == 1
+
+
+def test_idempotency_key_reused_with_other_body_is_a_conflict(api: Client) -> None:
+    api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "abc-2"})
+    response = api.post("/v1/orders", json=order_body(kind="pickup"), headers={"Idempotency-Key": "abc-2"})
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (order_body(kind="teleport"), "kind"),
+        (order_body(citizen={"name": "A"}), "citizen.phone"),
+        (order_body(citizen={"name": "A", "phone": "12345"}), "citizen.phone"),
+        (order_body(extra_field=1), "extra_field"),
+        (order_body(dossier_code="x" * 65), "dossier_code"),
+        (order_body(documents=[]), "documents"),
+        (order_body(courier="dhl"), "courier"),
+        (order_body(address={"province_code": "99", "ward_code": "00004", "street": "x"}), "address.province_code"),
+        (order_body(address={"province_code": "01", "ward_code": "99999", "street": "x"}), "address.ward_code"),
+        (order_body(address={"province_code": "79", "ward_code": "00004", "street": "x"}), "address.ward_code"),
+        (order_body(courier="ghtk"), "courier"),  # a real courier the demo centre has no account with
+    ],
+)
+def test_bad_order_is_a_problem_naming_the_field(
+    api: Client, ctx: Context, body: dict[str, object], field: str
+) -> None:
+    response = api.post("/v1/orders", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == 422 and problem["type"].startswith("https://")
+    assert field in [p["name"] for p in problem["invalid_params"]]
+    assert ctx.store.client.dbsize() == 1 + 1  # only the two API keys: nothing was stored
+
+
+def test_malformed_json_is_400(api: Client) -> None:
+    response = api.post("/v1/orders", content=b"{nope", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic abc", "Bearer "])
+def test_missing_or_wrong_api_key_is_401(api: Client, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    api.headers.pop("Authorization")
+    response = api.post("/v1/orders", json=order_body(), headers=headers)
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
+
+
+def test_a_centre_cannot_see_another_centres_order(api: Client) -> None:
+    order_id = api.post("/v1/orders", json=order_body()).json()["id"]
+    assert api.get(f"/v1/orders/{order_id}").status_code == 200
+    other = api.get(f"/v1/orders/{order_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"})
+    assert other.status_code == 404
+    assert api.get(f"/v1/orders/{order_id}/events", headers={"Authorization": f"Bearer {OTHER_KEY}"}).status_code == 404
+
+
+def test_list_pages_newest_first(api: Client) -> None:
+    ids = [api.post("/v1/orders", json=order_body()).json()["id"] for _ in range(3)]
+    first = api.get("/v1/orders", params={"limit": 2}).json()
+    assert [o["id"] for o in first["orders"]] == ids[::-1][:2]
+    rest = api.get("/v1/orders", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [o["id"] for o in rest["orders"]] == ids[:1]
+    assert rest["next_cursor"] is None
+
+
+def test_health_and_openapi(api: Client) -> None:
+    assert api.get("/health").json() == {"status": "ok"}
+    schema = api.get("/schema/openapi.json").json()
+    assert "/v1/orders" in schema["paths"] and "/v1/callbacks/{courier}" in schema["paths"]
