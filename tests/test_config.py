@@ -1,0 +1,41 @@
+"""Settings from the environment and the DD_CONFIG file, with secrets given as env references."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contracts.addresses import resolve
+from contracts.config import ConfigError, parse_config
+from contracts.orders import Address
+from contracts.settings import settings_from
+
+EXAMPLE = Path(__file__).parent.parent / "docs" / "config.example.toml"
+
+
+def test_settings_come_from_environment_names() -> None:
+    settings = settings_from({"DD_PORT": "9001", "REDIS_URL": "redis://x:1/0", "DD_SANDBOX_AUTOPLAY": "0", "HOME": "/"})
+    assert (settings.dd_port, settings.redis_url, settings.dd_sandbox_autoplay) == (9001, "redis://x:1/0", False)
+    assert settings.public_url == "http://127.0.0.1:9001"
+
+
+def test_bad_setting_names_the_variable() -> None:
+    with pytest.raises(msgspec.ValidationError, match="DD_PORT"):
+        settings_from({"DD_PORT": "eighty"})
+
+
+def test_example_config_parses_with_secrets_from_environment() -> None:
+    raw = tomllib.loads(EXAMPLE.read_text())
+    config = parse_config(raw, {"GHN_TOKEN_HN": "tok", "GHN_CALLBACK_SECRET_HN": "sec"})
+    centre = config.centres["HN-HCC"]
+    assert centre.couriers["ghn"].token == "tok" and centre.couriers["ghn"].callback_secret == "sec"
+    resolve(Address(province_code=centre.province_code, ward_code=centre.ward_code, street=centre.street))
+
+
+def test_missing_secret_names_where_it_is_needed() -> None:
+    raw = tomllib.loads(EXAMPLE.read_text())
+    with pytest.raises(ConfigError, match=r"token refers to environment variable GHN_TOKEN_HN"):
+        parse_config(raw, {"GHN_CALLBACK_SECRET_HN": "sec"})

@@ -1,0 +1,29 @@
+"""compose.yaml runs what DESIGN.md asks: durable Valkey on a volume, the api, a worker per queue, a scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from workers.jobs import QUEUES
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_compose_has_durable_valkey_and_one_worker_per_queue() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    valkey = " ".join(services["valkey"]["command"])
+    assert "--appendonly yes" in valkey and "--maxmemory-policy noeviction" in valkey
+    assert services["valkey"]["volumes"] == ["valkey-data:/data"]
+    workers = {name: s["command"] for name, s in services.items() if name.startswith("worker-")}
+    assert workers == {f"worker-{q}": ["worker", q] for q in QUEUES}
+    assert services["api"]["command"] == ["api"] and services["scheduler"]["command"] == ["scheduler"]
+    assert services["api"]["environment"]["REDIS_URL"].startswith("redis://valkey:")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "./scripts/test" in (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "./scripts/dev" in readme and "./scripts/test" in readme
