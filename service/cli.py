@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -22,7 +23,20 @@ from workers.embedded import EmbeddedStore, ensure_store
 log = logging.getLogger("dossier-dispatch")
 
 
+def _load_dotenv(path: str = ".env", environ: MutableMapping[str, str] = os.environ) -> None:
+    """Fill unset variables from a `.env` file in the working directory (KEY=VALUE lines, # comments)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            environ.setdefault(name.strip().removeprefix("export ").strip(), value.strip().strip("\"'"))
+
+
 def _settings() -> Settings:
+    _load_dotenv()
     try:
         return settings_from(os.environ)
     except msgspec.ValidationError as error:

@@ -39,3 +39,13 @@ def test_missing_secret_names_where_it_is_needed() -> None:
     raw = tomllib.loads(EXAMPLE.read_text())
     with pytest.raises(ConfigError, match=r"token refers to environment variable GHN_TOKEN_HN"):
         parse_config(raw, {"GHN_CALLBACK_SECRET_HN": "sec"})
+
+
+def test_dotenv_fills_only_unset_variables(tmp_path: Path) -> None:
+    from service.cli import _load_dotenv
+
+    (tmp_path / ".env").write_text('# local\nDD_PORT=9100\nexport DD_LOG_LEVEL="DEBUG"\nDD_HOST=10.0.0.1\n')
+    environ = {"DD_HOST": "127.0.0.1"}
+    _load_dotenv(str(tmp_path / ".env"), environ)
+    settings = settings_from(environ)
+    assert (settings.dd_port, settings.dd_log_level, settings.dd_host) == (9100, "DEBUG", "127.0.0.1")
