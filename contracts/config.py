@@ -18,6 +18,14 @@ class CourierAccount(Record, frozen=True, kw_only=True):
     callback_secret: str
     timeout_seconds: float = 10.0
 
+    @property
+    def lock_seconds(self) -> int:
+        """How long one dispatch may hold an order: a lookup and a create at full timeout, and margin.
+
+        Short enough that a worker killed mid-dispatch delays the booking by well under a minute.
+        """
+        return int(3 * self.timeout_seconds) + 5
+
 
 class Centre(Record, frozen=True, kw_only=True):
     code: str
@@ -71,6 +79,7 @@ def dev_config(settings: Settings) -> Config:
         token="sandbox-ghn-token",
         shop_id=885,
         callback_secret=secret,
+        timeout_seconds=settings.dd_courier_timeout_seconds,
     )
     demo = Centre(
         code=DEMO_CENTRE,

@@ -45,19 +45,22 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     }
 
     verify = AUTHENTICATE[courier]
-    if not any(verify(incoming, account.callback_secret) for account in ctx.config.accounts(courier)):
+    # Which centres' accounts this secret belongs to: ingest applies it only to their orders.
+    centres = [
+        centre.code
+        for centre in ctx.config.centres.values()
+        if courier in centre.couriers and verify(incoming, centre.couriers[courier].callback_secret)
+    ]
+    if not centres:
         log.warning("refused %s callback from %s: authentication failed (sha256 %s)", courier, remote, receipt)
         await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": "authentication failed"})
         return problem(401, "callback-unauthenticated", "Unauthenticated callback", "Bad or missing secret.", request)
-    try:
-        DECODE[courier](body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        log.warning("refused %s callback from %s: malformed (%s)", courier, remote, error)
-        await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": f"malformed: {error}"})
-        return problem(400, "callback-malformed", "Malformed callback", str(error), request)
 
+    # Raw bytes first, before any parsing (DESIGN.md rule 4): even a body we cannot read is kept for
+    # replay after a mapping fix; ingest sets it aside with the reason.
     fields: dict[str, bytes | str] = {
         **audit,
+        "centres": ",".join(centres),
         "body": body,
         "query": msgspec.json.encode({k: v for k, v in query.items() if k not in _SECRET_QUERY}),
         "headers": msgspec.json.encode({k: v for k, v in headers.items() if k not in _SECRET_HEADERS}),
@@ -67,4 +70,9 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     await anyio.to_thread.run_sync(
         lambda: store.append_callback(courier, fields, lambda pipe: enqueue_ingest(store.client, courier, pipe))
     )
+    try:
+        DECODE[courier](body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        log.warning("malformed %s callback from %s kept for replay (sha256 %s): %s", courier, remote, receipt, error)
+        return problem(400, "callback-malformed", "Malformed callback", str(error), request)
     return Response({"success": True, "message": "OK"}, status_code=200)

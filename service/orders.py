@@ -140,7 +140,10 @@ class OrderController(Controller):
         store = context(state).store
         if principal.admin:
             raise ProblemError(422, "centre-required", "Centre required", "Admin listing is not available yet.")
-        upper = f"({cursor}" if cursor else "+inf"
+        try:
+            upper = f"({float(cursor)!r}" if cursor else "+inf"
+        except ValueError:
+            raise ProblemError(422, "invalid-field", "Invalid cursor", "cursor is not one we gave", "cursor") from None
         rows = store.client.zrevrangebyscore(
             keys.centre_orders(principal.centre), upper, "-inf", start=0, num=limit, withscores=True
         )

@@ -52,6 +52,7 @@ def test_ingest_applies_callbacks_to_the_order(api: Client, ctx: Context) -> Non
     assert order["status"] == "delivered" and order["tracking_code"] == "Z82BS"
     timeline = api.get(f"/v1/orders/{order_id}/events").json()
     assert [e["raw_status"] for e in timeline["events"]] == ["ready_to_pick", "delivery_fail", "delivered"]
+    assert [f[b"centres"] for _, f in ctx.store.client.xrange(keys.callbacks("ghn"))] == [b"DEMO"] * 3
     fail = timeline["events"][1]
     assert (fail["reason_code"], fail["reason"], fail["source"]) == ("GHN-DFC1A4", "no answer", "push")
     assert fail["location"] == "Bưu Cục 229 Quan Nhân-Q.Thanh Xuân-HN"
@@ -93,11 +94,45 @@ def test_wrong_or_missing_token_is_401_and_nothing_applied(api: Client, ctx: Con
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"
 
 
-def test_malformed_callback_is_400_and_not_stored(api: Client, ctx: Context) -> None:
+def test_malformed_callback_is_refused_but_its_bytes_are_kept_for_replay(api: Client, ctx: Context) -> None:
     response = api.post("/v1/callbacks/ghn", content=b'{"OrderCode": 5', params={"token": SECRET})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert ctx.store.client.xlen(keys.callbacks("ghn")) == 0
+    [(_entry, fields)] = ctx.store.client.xrange(keys.callbacks("ghn"))
+    assert fields[b"body"] == b'{"OrderCode": 5'
+    ingest_callbacks("ghn")
+    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"].startswith(b"malformed") and aside[b"body"] == b'{"OrderCode": 5'
+    assert ingest_callbacks("ghn") == 0
+
+
+def test_one_bad_entry_does_not_stop_the_stream_behind_it(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    ctx.store.client.set(keys.order("o01BROKEN"), b"{not an order")
+    _post(api, _callback("o01BROKEN", "callback_create.json"))
+    _post(api, _callback(order_id, "callback_delivered.json"))
+    assert ingest_callbacks("ghn") == 2
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
+    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"].startswith(b"DecodeError")
+
+
+def test_a_centres_secret_cannot_move_another_centres_order(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    entry = {"body": _callback(order_id, "callback_delivered.json"), "centres": "OTHER", "received_ms": "0"}
+    ctx.store.client.xadd(keys.callbacks("ghn"), entry)
+    ingest_callbacks("ghn")
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"
+    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"] == b"authenticated for another centre"
+
+
+def test_undocumented_callback_type_is_kept_unmapped_not_dropped(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    assert _post(api, _callback(order_id, "callback_create.json", Type="Switch_status", Status="delivered")) == 200
+    ingest_callbacks("ghn")
+    [event] = api.get(f"/v1/orders/{order_id}/events").json()["events"]
+    assert (event["status"], event["raw_status"]) == (None, "Switch_status:delivered")
 
 
 def test_unknown_courier_is_404(api: Client) -> None:

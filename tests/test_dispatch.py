@@ -120,3 +120,23 @@ def test_sweeper_requeues_an_order_whose_job_was_lost(api: Client, ctx: Context)
     assert dispatch.count == 0
     assert sweep(now=10**10) == 1
     assert [list(j.args) for j in dispatch.get_jobs()] == [[order_id]]
+
+
+def test_a_job_that_read_before_another_booked_does_not_book_again(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    order_id = _create(api)
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    lock = f"dd:lock:dispatch:{order_id}"
+    ctx.store.client.set(lock, "other-worker")
+    assert dispatch_order(order_id) == "another worker is dispatching it"
+    assert httpx_mock.get_requests() == []
+    ctx.store.client.delete(lock)
+    assert dispatch_order(order_id) == "booked"
+    assert dispatch_order(order_id) == "nothing to do"  # the status is read again under the lock
+    assert len(httpx_mock.get_requests()) == 1
+
+
+def test_dispatch_job_id_is_the_orders(api: Client, ctx: Context) -> None:
+    order_id = _create(api)
+    assert [j.id for j in queue("dispatch", ctx.store.client).get_jobs()] == [f"dispatch-{order_id}"]

@@ -41,6 +41,7 @@ class System:
             "DD_SANDBOX_STEP_SECONDS": "0.1",
             "DD_SWEEP_INTERVAL_SECONDS": "1",
             "DD_DISPATCH_DEADLINE_SECONDS": "5",  # the sweeper re-enqueues jobs lost in the kill quickly
+            "DD_COURIER_TIMEOUT_SECONDS": "2",  # so a lock left by a killed dispatcher expires in 11 s
             **env,
         }
         self.env.pop("REDIS_URL", None)
@@ -141,7 +142,7 @@ def test_kill_9_of_everything_loses_no_acknowledged_order(system: System) -> Non
     system.start()
     assert system.wait_for(delivered, "delivered", seconds=5)["tracking_code"]
     for order in acknowledged:  # every one is there, and the restarted workers finish the job
-        system.wait_for(order["id"], "delivered", seconds=60)
+        system.wait_for(order["id"], "delivered", seconds=90)
 
 
 def test_sigterm_stops_every_child(system: System) -> None:

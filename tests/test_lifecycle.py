@@ -113,3 +113,14 @@ def test_arbitrary_feeds_are_order_independent(statuses: list[Status], rnd: obje
     shuffled = list(events)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     assert reconcile(Status.ACCEPTED, shuffled) == reconcile(Status.ACCEPTED, events)
+
+
+@given(st.lists(st.tuples(st.sampled_from(list(Status)), st.integers(0, 2)), max_size=12), st.randoms())
+def test_ties_in_event_time_are_broken_the_same_way_whatever_the_arrival(
+    timed: list[tuple[Status, int]], rnd: object
+) -> None:
+    # Courier clocks have one-second resolution: many events share a time.
+    events = [event(s, minute) for s, minute in timed]
+    shuffled = list(events)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert reconcile(Status.ACCEPTED, shuffled) == reconcile(Status.ACCEPTED, events)

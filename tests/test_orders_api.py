@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from litestar.testing import TestClient
 
@@ -77,7 +79,8 @@ def test_bad_order_is_a_problem_naming_the_field(
     problem = response.json()
     assert problem["status"] == 422 and problem["type"].startswith("https://")
     assert field in [p["name"] for p in problem["invalid_params"]]
-    assert ctx.store.client.dbsize() == 1 + 1  # only the two API keys: nothing was stored
+    assert ctx.store.client.keys("dd:order:*") == []  # nothing was stored...
+    assert queue("dispatch", ctx.store.client).count == 0  # ...and nothing was queued
 
 
 def test_malformed_json_is_400(api: Client) -> None:
@@ -116,3 +119,26 @@ def test_health_and_openapi(api: Client) -> None:
     assert api.get("/health").json() == {"status": "ok"}
     schema = api.get("/schema/openapi.json").json()
     assert "/v1/orders" in schema["paths"] and "/v1/callbacks/{courier}" in schema["paths"]
+
+
+def test_order_is_not_acknowledged_when_the_store_cannot_fsync(api: Client, ctx: Context) -> None:
+    client = ctx.store.client
+    client.config_set("appendonly", "no")  # a store that can no longer promise the write is on disk
+    try:
+        refused = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-503"})
+        assert refused.status_code == 503
+        assert refused.json()["type"].endswith("not-durable")
+        again = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-503"})
+        assert again.status_code == 503  # a retry is not acknowledged either while the fsync is impossible
+    finally:
+        client.config_set("appendonly", "yes")
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.01)
+    replay = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-503"})
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+
+
+def test_bad_cursor_is_a_problem_not_a_crash(api: Client) -> None:
+    response = api.get("/v1/orders", params={"cursor": "not-a-number"})
+    assert response.status_code == 422
+    assert response.json()["invalid_params"][0]["name"] == "cursor"

@@ -41,6 +41,7 @@ def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline 
     queue("dispatch", connection).enqueue_call(
         "workers.jobs.dispatch_order",
         args=(order_id,),
+        job_id=f"dispatch-{order_id}",
         timeout=120,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
@@ -57,9 +58,15 @@ def dispatch_order(order_id: str) -> str:
     if order is None or order.status is not Status.ACCEPTED:
         return "nothing to do"
     lock = keys.dispatch_lock(order_id)
-    if not store.client.set(lock, os.getpid(), nx=True, ex=180):
+    centre = ctx.config.centres.get(order.centre)
+    account = centre.couriers.get(order.courier) if centre else None  # missing: refused below, under the lock
+    if not store.client.set(lock, os.getpid(), nx=True, ex=account.lock_seconds if account else 60):
         return "another worker is dispatching it"
     try:
+        # Read again under the lock: a job that read before another one booked must not book again.
+        order = store.get_order(order_id)
+        if order is None or order.status is not Status.ACCEPTED:
+            return "nothing to do"
         order = store.update_order(order_id, now=_now(), dispatch_attempts=order.dispatch_attempts + 1)
         try:
             client = ctx.courier(order.centre, order.courier)
@@ -121,7 +128,13 @@ def ingest_callbacks(courier: str) -> int:
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     entries = store.claim_callbacks(courier, consumer, count=INGEST_BATCH)
     for entry_id, fields in entries:
-        _apply(courier, entry_id, fields)
+        try:
+            _apply(courier, entry_id, fields)
+        except redis.RedisError:
+            raise  # the store is away: leave the entry pending, a later run claims it
+        except Exception as error:  # one bad entry must not stop the stream behind it
+            log.exception("callback %s/%s could not be applied; set aside for replay", courier, entry_id)
+            store.keep_orphan(_set_aside(courier, entry_id, fields, f"{type(error).__name__}: {error}"))
         store.ack_callbacks(courier, [entry_id])
     if len(entries) == INGEST_BATCH:
         enqueue_ingest(store.client, courier)  # more may be waiting
@@ -134,20 +147,19 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
     try:
         updates = DECODE[courier](fields[b"body"])
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        # Intake checked the shape already; a mapping change could still refuse it. Keep it for replay.
-        log.error("callback %s/%s no longer decodes: %s", courier, entry_id, error)
-        store.keep_orphan({**{k.decode(): v for k, v in fields.items()}, "why": str(error), "courier": courier})
+        log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
+        store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
         return
+    centres = fields.get(b"centres", b"").decode().split(",")
     for update in updates:
         order = store.order_for(courier, update.reference, update.tracking_code)
         if order is None:
-            log.warning(
-                "callback %s/%s is for no order of ours (tracking %s)",
-                courier,
-                entry_id,
-                update.tracking_code,
-            )
-            store.keep_orphan({"courier": courier, "entry": entry_id, "why": "no such order"})
+            log.warning("callback %s/%s is for no order of ours", courier, entry_id)
+            store.keep_orphan(_set_aside(courier, entry_id, fields, "no such order"))
+            continue
+        if order.centre not in centres:  # one centre's secret cannot move another centre's orders
+            log.warning("callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id)
+            store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
             continue
         event = Event(
             key=event_key(courier, update.tracking_code, update.raw_status, update.event_time, update.reason_code),
@@ -169,7 +181,11 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
         try:
             store.update_order(order.id, now=_now(), events=[event], **changes)
         except UnknownOrder:
-            store.keep_orphan({"courier": courier, "entry": entry_id, "why": "order vanished"})
+            store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
+
+
+def _set_aside(courier: str, entry_id: str, fields: dict[bytes, bytes], why: str) -> dict[str, bytes | str]:
+    return {**{k.decode(): v for k, v in fields.items()}, "courier": courier, "entry": entry_id, "why": why}
 
 
 # -- sweep ----------------------------------------------------------------------------------------

@@ -49,3 +49,4 @@ def dispatch_lock(order_id: str) -> str:
 
 
 SCHEDULER_LOCK = f"{PREFIX}:lock:scheduler"
+FSYNC_PROBE = f"{PREFIX}:fsync-probe"  # written just before WAITAOF, see Store.make_durable

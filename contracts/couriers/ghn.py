@@ -72,6 +72,7 @@ _PICKUP_PHASE = frozenset({"ready_to_pick", "picking", "money_collect_picking"})
 
 # Callback `Type`s that report a status; the others (update_weight, update_cod, update_fee) are money.
 STATUS_TYPES = frozenset({"create", "switch_status"})
+MONEY_TYPES = frozenset({"update_weight", "update_cod", "update_fee"})
 
 
 class CreateItem(msgspec.Struct, kw_only=True):
@@ -148,7 +149,7 @@ class Callback(Wire, kw_only=True):
     ReasonCode: str = ""
     Time: datetime
     Warehouse: str = ""
-    ShopID: int | None = None
+    ShopID: int | str | None = None  # tolerated either way: we route by order lookup, not by this
 
 
 ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -221,9 +222,13 @@ def decode_callback(body: bytes) -> Callback:
 
 
 def status_update(callback: Callback) -> StatusUpdate | None:
-    """The status the callback reports, or None for a money-only update (weight, COD, fee)."""
-    if callback.Type not in STATUS_TYPES:
+    """The status the callback reports, or None for a money-only update (weight, COD, fee).
+
+    A `Type` GHN has not documented is kept as an unmapped event, never dropped in silence.
+    """
+    if callback.Type in MONEY_TYPES:
         return None
+    documented = callback.Type in STATUS_TYPES
     reason = (
         callback.Reason
         or PICKUP_FAILURE_REASONS.get(callback.ReasonCode)
@@ -232,8 +237,8 @@ def status_update(callback: Callback) -> StatusUpdate | None:
     return StatusUpdate(
         reference=callback.ClientOrderCode or None,
         tracking_code=callback.OrderCode,
-        raw_status=callback.Status,
-        status=map_status(callback.Status, callback.ReasonCode),
+        raw_status=callback.Status if documented else f"{callback.Type}:{callback.Status}",
+        status=map_status(callback.Status, callback.ReasonCode) if documented else None,
         raw_text=callback.Description,
         reason_code=callback.ReasonCode or None,
         reason=reason or None,
