@@ -5,15 +5,12 @@ from __future__ import annotations
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
 from contracts.base import Record
+from contracts.errors import FieldError
 from contracts.orders import Address
 
 
-class UnknownUnit(ValueError):
+class UnknownUnit(FieldError):
     """An address code that is not a current (2025) unit; `field` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class ResolvedAddress(Record, frozen=True, kw_only=True):

@@ -27,6 +27,14 @@ class CourierAccount(Record, frozen=True, kw_only=True):
         return int(3 * self.timeout_seconds) + 5
 
 
+class Procedure(Record, frozen=True, kw_only=True):
+    """One administrative procedure (TTHC) in a centre's catalogue, and whether it may go by post."""
+
+    name: str
+    by_post: bool = True  # False: needs personal presence, excluded by QĐ 45 Điều 1.2
+    public_postal_only: bool = False  # only the public postal service (VNPost, BCCI) may carry it
+
+
 class Centre(Record, frozen=True, kw_only=True):
     code: str
     name: str
@@ -36,6 +44,8 @@ class Centre(Record, frozen=True, kw_only=True):
     province_code: str
     couriers: dict[str, CourierAccount]
     default_courier: str | None = None
+    # Empty: every procedure may go by post. Otherwise only the listed codes, as each entry says.
+    procedures: dict[str, Procedure] = {}
 
 
 class Config(Record, frozen=True, kw_only=True):
@@ -69,6 +79,14 @@ def parse_config(raw: Mapping[str, Any], environ: Mapping[str, str]) -> Config:
 
 
 DEMO_CENTRE = "DEMO"
+# A demo catalogue: the codes follow the national procedure database's shape, the entries are illustrative.
+DEMO_PROCEDURES: dict[str, Procedure] = {
+    "1.001234": Procedure(name="Cấp bản sao trích lục hộ tịch"),
+    "1.000656": Procedure(name="Đăng ký thay đổi, cải chính, bổ sung thông tin hộ tịch"),
+    "2.000908": Procedure(name="Chứng thực bản sao từ bản chính giấy tờ, văn bản"),
+    "1.004227": Procedure(name="Đăng ký kết hôn", by_post=False),  # both parties must appear in person
+    "1.001612": Procedure(name="Cấp giấy phép lái xe quốc tế", public_postal_only=True),
+}
 
 
 def dev_config(settings: Settings) -> Config:
@@ -90,5 +108,6 @@ def dev_config(settings: Settings) -> Config:
         province_code="01",  # Thành phố Hà Nội
         couriers={"ghn": ghn},
         default_courier="ghn",
+        procedures=DEMO_PROCEDURES,
     )
     return Config(centres={DEMO_CENTRE: demo})

@@ -66,3 +66,12 @@ def advance(current: Status, event: Status) -> Status:
     if event == current or event in TRANSITIONS[current]:
         return event
     raise IllegalTransition(current, event)
+
+
+# Clerk decisions and the statuses they may be taken in (the courier may still refuse).
+DECISIONS: dict[str, frozenset[Status]] = {
+    # Before the courier holds the dossier; after pickup the way back is `return`.
+    "cancel": frozenset({S.ACCEPTED, S.DISPATCH_FAILED, S.BOOKED, S.PICKUP_STARTED, S.PICKUP_FAILED}),
+    "redeliver": frozenset({S.DELIVERY_FAILED, S.AWAITING_INSTRUCTION}),
+    "return": frozenset({S.DELIVERY_FAILED, S.AWAITING_INSTRUCTION, S.HELD_FOR_COLLECTION}),
+}

@@ -17,7 +17,7 @@ from contracts.settings import Settings
 from service import problems
 from service.auth import authenticate, context
 from service.callbacks import receive_callback
-from service.orders import OrderController
+from service.orders import OrderController, read_dossier
 from workers.context import Context, build
 
 
@@ -44,7 +44,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
 
     handlers: Any = problems.HANDLERS
     return Litestar(
-        route_handlers=[OrderController, receive_callback, health],
+        route_handlers=[OrderController, read_dossier, receive_callback, health],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
         exception_handlers=handlers,
         lifespan=[lifespan],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from workers.context import Context
 from workers.store import Principal
@@ -28,3 +28,9 @@ def authenticate(request: Request, state: State) -> Principal:  # type: ignore[t
 
 def may_see(principal: Principal, centre: str) -> bool:
     return principal.admin or principal.centre == centre
+
+
+def require(principal: Principal, scope: str) -> None:
+    """403 when the key lacks the scope (`orders:read`, `orders:write`; `admin` has them all)."""
+    if not principal.may(scope):
+        raise PermissionDeniedException(f"This API key lacks the {scope!r} scope.")

@@ -19,6 +19,7 @@ import msgspec
 from contracts.config import DEMO_CENTRE
 from contracts.settings import Settings, settings_from
 from workers.embedded import EmbeddedStore, ensure_store
+from workers.store import SCOPES
 
 log = logging.getLogger("dossier-dispatch")
 
@@ -115,12 +116,12 @@ def run_scheduler(settings: Settings) -> None:
         client.delete(keys.SCHEDULER_LOCK)
 
 
-def create_key(centre: str, admin: bool) -> str:
+def create_key(centre: str, scopes: Sequence[str]) -> str:
     from workers.context import current
     from workers.store import Principal
 
     secret = "dd_" + secrets.token_urlsafe(24)
-    current().store.save_api_key(secret, Principal(centre=centre, admin=admin))
+    current().store.save_api_key(secret, Principal(centre=centre, scopes=tuple(sorted(set(scopes)))))
     return secret
 
 
@@ -223,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="print a new API key once (stored hashed)")
     create.add_argument("--centre", required=True)
-    create.add_argument("--scope", choices=["centre", "admin"], default="centre")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=list(SCOPES),
+        help="repeat for several; default orders:read and orders:write",
+    )
 
     args = parser.parse_args(argv)
     settings = _settings()
@@ -242,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "store":
             print(ensure_store(settings.dd_data_dir).url)
         case "keys":
-            print(create_key(args.centre, admin=args.scope == "admin"))
+            print(create_key(args.centre, args.scope or ["orders:read", "orders:write"]))
     return 0
 
 

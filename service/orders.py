@@ -1,28 +1,33 @@
-"""Order endpoints: create (idempotent), read, list and the tracking timeline."""
+"""Order endpoints: create (idempotent), read, list with filters, the timeline, and clerk decisions."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 
-from contracts.addresses import resolve
 from contracts.base import Record
 from contracts.events import TimelineEntry
-from contracts.orders import Courier, Order, OrderCreate, OrderView, format_order_id, new_order, view
+from contracts.intake import prepare
+from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id
 from contracts.statuses import Status
-from service.auth import context, may_see
+from service.auth import context, may_see, require
+from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
 from service.problems import ProblemError
 from workers import keys
+from workers.context import Context
+from workers.decisions import Action, Decision, actions, decide
 from workers.jobs import enqueue_dispatch
 from workers.store import Principal
 
@@ -46,11 +51,17 @@ class EventsView(Record, frozen=True, kw_only=True):
     order_id: str
     status: Status
     events: list[EventView]
+    decisions: list[Action]
 
 
 class OrderList(Record, frozen=True, kw_only=True):
     orders: list[OrderView]
     next_cursor: str | None
+
+
+class DossierView(Record, frozen=True, kw_only=True):
+    dossier_code: str
+    orders: list[OrderView]
 
 
 def _event_view(entry: TimelineEntry) -> EventView:
@@ -71,82 +82,195 @@ def _event_view(entry: TimelineEntry) -> EventView:
     )
 
 
+def order_view(ctx: Context, order: Order) -> OrderView:
+    from service.deadlines import view_with_deadlines
+
+    return view_with_deadlines(ctx, order)
+
+
+def _encode_cursor(score: float, member: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}|{member}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        score, member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|", 1)
+        return float(score), member
+    except (ValueError, UnicodeDecodeError):
+        raise ProblemError(422, "invalid-field", "Invalid cursor", "cursor is not one we gave", "cursor") from None
+
+
+_EXAMPLES = [
+    Example(summary="Delivery of a result to the citizen's home", value=DELIVERY_EXAMPLE),
+    Example(summary="Pickup of a dossier at the citizen's home", value=PICKUP_EXAMPLE),
+    Example(summary="Round trip: pickup now, delivery of the result later", value=ROUND_TRIP_EXAMPLE),
+    Example(summary="An address given on the pre-2025 three-level units", value=LEGACY_EXAMPLE),
+]
+
+
 class OrderController(Controller):
     path = "/v1/orders"
     tags = ["orders"]
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Create a pickup or delivery order")
+    @post("/", status_code=201, sync_to_thread=True, summary="Create a pickup, delivery or round-trip order")
     def create(
         self,
-        data: JSONBody[OrderCreate],
+        data: Annotated[OrderCreate, Body(title="Order", examples=_EXAMPLES)],
         principal: NamedDependency[Principal],
         state: State,
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255)] = None,
     ) -> Response[OrderView]:
-        ctx = context(state)
+        """201 only once the order and its dispatch job are on disk. A round trip answers with its
+        pickup leg; `linked_order_id` names the delivery leg, and `/v1/dossiers/{dossier_code}` shows both."""
+        require(principal, "orders:write")
         if principal.admin:
             raise ProblemError(403, "admin-cannot-create", "Forbidden", "Orders are created with a centre's key.")
-        resolve(data.address)  # an unknown unit is refused here, naming the field
+        ctx = context(state)
         centre = ctx.config.centres.get(principal.centre)
-        courier = data.courier or (Courier(centre.default_courier) if centre and centre.default_courier else None)
-        if centre is None or courier is None or courier.value not in centre.couriers:
-            raise ProblemError(
-                422,
-                "courier-not-available",
-                "Courier not available",
-                f"centre {principal.centre!r} has no account with courier {courier.value if courier else None!r}",
-                field="courier",
-            )
+        if centre is None:
+            raise ProblemError(403, "unknown-centre", "Forbidden", f"centre {principal.centre!r} is not configured")
         now = datetime.now(UTC)
-        order_id = format_order_id(data.address.province_code, int(now.timestamp() * 1000), os.urandom(10))
-        order = new_order(data, order_id=order_id, centre=principal.centre, courier=courier, now=now)
-        fingerprint = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
-        store = ctx.store
-        saved, created = store.create_order(
-            order,
-            due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
-            enqueue=lambda pipe: enqueue_dispatch(store.client, order_id, pipe),
-            idempotency=(idempotency_key, fingerprint) if idempotency_key else None,
+        orders = prepare(
+            data,
+            centre=centre,
+            new_id=lambda province: format_order_id(province, int(now.timestamp() * 1000), os.urandom(10)),
+            now=now,
         )
-        headers = {"Location": f"/v1/orders/{saved.id}"}
+        store = ctx.store
+        saved, created = store.create_orders(
+            orders,
+            due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
+            enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
+            idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
+            if idempotency_key
+            else None,
+        )
+        headers = {"Location": f"/v1/orders/{saved[0].id}"}
         if not created:
             headers["Idempotent-Replayed"] = "true"
-        return Response(view(saved), status_code=201, headers=headers)
+        return Response(order_view(ctx, saved[0]), status_code=201, headers=headers)
 
-    def _visible(self, order_id: str, principal: NamedDependency[Principal], state: State) -> Order:
-        order = context(state).store.get_order(order_id)
-        if order is None or not may_see(principal, order.centre):
-            raise NotFoundException(f"No order {order_id!r}.")
-        return order
-
-    @get("/{order_id:str}", sync_to_thread=True, summary="An order with its status and tracking code")
+    @get("/{order_id:str}", sync_to_thread=True, summary="An order with its status, tracking code and deadlines")
     def read(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
-        return view(self._visible(order_id, principal, state))
+        require(principal, "orders:read")
+        return order_view(context(state), visible(state, order_id, principal))
 
     @get("/{order_id:str}/events", sync_to_thread=True, summary="The reconciled tracking timeline")
     def events(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> EventsView:
-        order = self._visible(order_id, principal, state)
-        timeline = context(state).store.timeline(order.id)
-        return EventsView(order_id=order.id, status=timeline.status, events=[_event_view(e) for e in timeline.entries])
+        require(principal, "orders:read")
+        ctx = context(state)
+        order = visible(state, order_id, principal)
+        timeline = ctx.store.timeline(order.id)
+        return EventsView(
+            order_id=order.id,
+            status=timeline.status,
+            events=[_event_view(e) for e in timeline.entries],
+            decisions=actions(ctx, order.id),
+        )
 
-    @get("/", sync_to_thread=True, summary="The centre's orders, newest first")
+    @get("/", sync_to_thread=True, summary="The centre's orders, newest first, with filters and cursor paging")
     def list_orders(
         self,
         principal: NamedDependency[Principal],
         state: State,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         cursor: FromQuery[str | None] = None,
+        status: FromQuery[Status | None] = None,
+        courier: FromQuery[Courier | None] = None,
+        kind: FromQuery[Kind | None] = None,
+        dossier_code: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
     ) -> OrderList:
-        store = context(state).store
+        require(principal, "orders:read")
         if principal.admin:
             raise ProblemError(422, "centre-required", "Centre required", "Admin listing is not available yet.")
-        try:
-            upper = f"({float(cursor)!r}" if cursor else "+inf"
-        except ValueError:
-            raise ProblemError(422, "invalid-field", "Invalid cursor", "cursor is not one we gave", "cursor") from None
-        rows = store.client.zrevrangebyscore(
-            keys.centre_orders(principal.centre), upper, "-inf", start=0, num=limit, withscores=True
-        )
-        orders = [o for o in (store.get_order(member.decode()) for member, _ in rows) if o is not None]
-        next_cursor = repr(rows[-1][1]) if len(rows) == limit else None
-        return OrderList(orders=[view(o) for o in orders], next_cursor=next_cursor)
+        ctx = context(state)
+
+        def wanted(order: Order) -> bool:
+            return (
+                (status is None or order.status is status)
+                and (courier is None or order.courier is courier)
+                and (kind is None or order.kind is kind)
+                and (dossier_code is None or order.dossier_code == dossier_code)
+            )
+
+        page, next_cursor = _page(ctx, principal.centre, limit, cursor, created_from, created_to, wanted)
+        return OrderList(orders=[order_view(ctx, o) for o in page], next_cursor=next_cursor)
+
+    def _decide(self, state: State, order_id: str, principal: Principal, decision: Decision) -> OrderView:
+        require(principal, "orders:write")
+        ctx = context(state)
+        visible(state, order_id, principal)
+        return order_view(ctx, decide(ctx, order_id, decision, by=principal.centre))
+
+    @post("/{order_id:str}/cancel", status_code=200, sync_to_thread=True, summary="Cancel (before pickup)")
+    def cancel(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
+        return self._decide(state, order_id, principal, "cancel")
+
+    @post("/{order_id:str}/redeliver", status_code=200, sync_to_thread=True, summary="Ask for another attempt")
+    def redeliver(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
+        return self._decide(state, order_id, principal, "redeliver")
+
+    @post("/{order_id:str}/return", status_code=200, sync_to_thread=True, summary="Send it back to the sender")
+    def return_(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
+        return self._decide(state, order_id, principal, "return")
+
+    @post("/{order_id:str}/release", status_code=200, sync_to_thread=True, summary="Result ready: dispatch the leg")
+    def release(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
+        return self._decide(state, order_id, principal, "release")
+
+
+def visible(state: State, order_id: str, principal: Principal) -> Order:
+    order = context(state).store.get_order(order_id)
+    if order is None or not may_see(principal, order.centre):
+        raise NotFoundException(f"No order {order_id!r}.")
+    return order
+
+
+def _page(
+    ctx: Context,
+    centre: str,
+    limit: int,
+    cursor: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    wanted: Any,
+) -> tuple[list[Order], str | None]:
+    """Newest first by creation time; the cursor is (score, id) so equal times never skip an order."""
+    index = keys.centre_orders(centre)
+    upper: float | str = created_to.timestamp() if created_to else "+inf"
+    lower: float | str = created_from.timestamp() if created_from else "-inf"
+    after = _decode_cursor(cursor) if cursor else None
+    if after is not None:
+        upper = after[0] if upper == "+inf" else min(float(upper), after[0])
+    page: list[Order] = []
+    offset = 0
+    while len(page) < limit:
+        rows = ctx.store.client.zrevrangebyscore(index, upper, lower, start=offset, num=200, withscores=True)
+        if not rows:
+            return page, None
+        offset += len(rows)
+        for member, score in rows:
+            order_id = member.decode()
+            if after is not None and score == after[0] and order_id >= after[1]:
+                continue  # shown on an earlier page
+            order = ctx.store.get_order(order_id)
+            if order is not None and wanted(order):
+                page.append(order)
+                if len(page) == limit:
+                    return page, _encode_cursor(score, order_id)
+    return page, None
+
+
+def dossier_view(ctx: Context, principal: Principal, dossier_code: str) -> DossierView:
+    orders = ctx.store.dossier_orders(principal.centre, dossier_code)
+    if not orders:
+        raise NotFoundException(f"No dossier {dossier_code!r}.")
+    return DossierView(dossier_code=dossier_code, orders=[order_view(ctx, o) for o in orders])
+
+
+@get("/v1/dossiers/{dossier_code:str}", sync_to_thread=True, tags=["orders"], summary="Both legs of a dossier")
+def read_dossier(dossier_code: FromPath[str], principal: NamedDependency[Principal], state: State) -> DossierView:
+    require(principal, "orders:read")
+    return dossier_view(context(state), principal, dossier_code)

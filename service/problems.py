@@ -10,8 +10,10 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from contracts.addresses import UnknownUnit
-from workers.store import IdempotencyConflict, NotDurable
+from contracts.errors import FieldError
+from workers.couriers import CourierUnavailable
+from workers.decisions import DecisionRefused
+from workers.store import IdempotencyConflict, NotDurable, UnknownOrder
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -70,10 +72,23 @@ def on_problem(request: Request[Any, Any, Any], error: ProblemError) -> Response
     return problem(error.status, error.slug, error.title, error.detail, request, **extra)
 
 
-def on_unknown_unit(request: Request[Any, Any, Any], error: UnknownUnit) -> Response[dict[str, Any]]:
-    return on_problem(
-        request, ProblemError(422, "unknown-unit", "Unknown administrative unit", str(error), error.field)
-    )
+def on_field(request: Request[Any, Any, Any], error: FieldError) -> Response[dict[str, Any]]:
+    return on_problem(request, ProblemError(422, "invalid-field", "Invalid request", str(error), error.field))
+
+
+def on_refused(request: Request[Any, Any, Any], error: DecisionRefused) -> Response[dict[str, Any]]:
+    return problem(409, "decision-refused", "Not allowed now", str(error), request)
+
+
+def on_courier_down(request: Request[Any, Any, Any], error: CourierUnavailable) -> Response[dict[str, Any]]:
+    log.warning("courier unavailable for %s: %s", request.url.path, error)
+    response = problem(503, "courier-unavailable", "Courier unavailable", f"{error}; try again shortly.", request)
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+def on_unknown_order(request: Request[Any, Any, Any], error: UnknownOrder) -> Response[dict[str, Any]]:
+    return problem(404, "not-found", "Not found", "No such order.", request)
 
 
 def on_not_durable(request: Request[Any, Any, Any], error: NotDurable) -> Response[dict[str, Any]]:
@@ -87,7 +102,9 @@ def on_idempotency(request: Request[Any, Any, Any], error: IdempotencyConflict) 
 
 def on_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
     titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
-    slug = {401: "unauthorized", 404: "not-found"}.get(error.status_code, "http-error")
+    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}.get(
+        error.status_code, "http-error"
+    )
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotAuthorizedException) else {}
     response = problem(error.status_code, slug, titles.get(error.status_code, "Error"), str(error.detail), request)
     response.headers.update(headers)
@@ -102,7 +119,10 @@ def on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[dict
 HANDLERS: dict[type[Exception], Any] = {
     ValidationException: on_validation,
     ProblemError: on_problem,
-    UnknownUnit: on_unknown_unit,
+    FieldError: on_field,
+    DecisionRefused: on_refused,
+    CourierUnavailable: on_courier_down,
+    UnknownOrder: on_unknown_order,
     NotDurable: on_not_durable,
     IdempotencyConflict: on_idempotency,
     NotFoundException: on_http,

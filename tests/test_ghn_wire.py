@@ -9,7 +9,8 @@ import pytest
 
 from contracts.config import dev_config
 from contracts.couriers import VIETNAM, CallbackRequest, build_shipment, ghn
-from contracts.orders import Courier, OrderCreate, new_order
+from contracts.intake import prepare
+from contracts.orders import OrderCreate
 from contracts.settings import Settings
 from contracts.statuses import Status
 from tests.conftest import fixture, order_body
@@ -17,7 +18,8 @@ from tests.conftest import fixture, order_body
 
 def _order(kind: str) -> object:
     payload = msgspec.convert(order_body(kind=kind), OrderCreate)
-    return new_order(payload, order_id="o01TESTORDER", centre="DEMO", courier=Courier.GHN, now=datetime.now(UTC))
+    [order] = prepare(payload, centre=_centre(), new_id=lambda _province: "o01TESTORDER", now=datetime.now(UTC))
+    return order
 
 
 def _centre():  # type: ignore[no-untyped-def]

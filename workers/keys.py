@@ -25,6 +25,16 @@ def tracking(courier: str, tracking_code: str) -> str:
     return f"{PREFIX}:tracking:{courier}:{tracking_code}"
 
 
+def dossier(centre: str, dossier_code: str) -> str:
+    """The legs (order ids) of one dossier: a round trip has two."""
+    return f"{PREFIX}:dossier:{centre}:{dossier_code}"
+
+
+def actions(order_id: str) -> str:
+    """Clerk decisions on an order (cancel, redeliver, return, release) and what the courier said."""
+    return f"{PREFIX}:order:{order_id}:actions"
+
+
 def idempotency(centre: str, key: str) -> str:
     return f"{PREFIX}:idem:{centre}:{key}"
 

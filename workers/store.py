@@ -36,13 +36,26 @@ class IdempotencyConflict(ValueError):
     """The Idempotency-Key was used before with a different request body."""
 
 
+SCOPES = ("orders:read", "orders:write", "admin")
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
 class Principal(Record, frozen=True, kw_only=True):
+    """Who an API key speaks for: one centre, with scopes; `admin` sees every centre's orders."""
+
     centre: str
-    admin: bool = False
+    scopes: tuple[str, ...] = ("orders:read", "orders:write")
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def may(self, scope: str) -> bool:
+        return self.admin or scope in self.scopes
 
 
 class _IdemRecord(Record, frozen=True, kw_only=True):
-    order_id: str
+    order_ids: list[str]
     fingerprint: str
 
 
@@ -98,16 +111,22 @@ class Store:
         return PRINCIPAL.decode(raw) if raw else None
 
     # -- orders -----------------------------------------------------------------------------------
-    def create_order(
+    def create_orders(
         self,
-        order: Order,
+        orders: Sequence[Order],
         *,
         due_at: float,
-        enqueue: Enqueue,
+        enqueue: Callable[[Pipeline, str], object],
         idempotency: tuple[str, str] | None = None,
-    ) -> tuple[Order, bool]:
-        """Store the order and its first job in one MULTI/EXEC; (order, False) when the key replays."""
-        idem_key = keys.idempotency(order.centre, idempotency[0]) if idempotency else None
+    ) -> tuple[list[Order], bool]:
+        """Store the orders (one, or a round trip's two legs) and their first jobs in one MULTI/EXEC.
+
+        Returns (orders, False) when the Idempotency-Key replays an earlier request (Stripe's rules:
+        same key and body within 24 h gives the first answer; another body is a conflict; concurrent
+        duplicates create one set of orders, because the key is WATCHed).
+        """
+        centre = orders[0].centre
+        idem_key = keys.idempotency(centre, idempotency[0]) if idempotency else None
         with self.client.pipeline() as pipe:
             while True:
                 try:
@@ -120,27 +139,60 @@ class Store:
                             self.make_durable()  # the first answer may have been a 503 before the fsync
                             return replayed, False
                     pipe.multi()
-                    pipe.set(keys.order(order.id), ENCODE(order))
-                    pipe.zadd(keys.centre_orders(order.centre), {order.id: order.created_at.timestamp()})
-                    pipe.zadd(keys.DUE, {order.id: due_at})
+                    for order in orders:
+                        pipe.set(keys.order(order.id), ENCODE(order))
+                        pipe.zadd(keys.centre_orders(centre), {order.id: order.created_at.timestamp()})
+                        pipe.sadd(keys.dossier(centre, order.dossier_code), order.id)
+                        if not order.on_hold:
+                            pipe.zadd(keys.DUE, {order.id: due_at})
+                            enqueue(pipe, order.id)
                     if idem_key is not None and idempotency is not None:
-                        record = _IdemRecord(order_id=order.id, fingerprint=idempotency[1])
-                        pipe.set(idem_key, ENCODE(record), ex=7 * 24 * 3600)
-                    enqueue(pipe)
+                        record = _IdemRecord(order_ids=[o.id for o in orders], fingerprint=idempotency[1])
+                        pipe.set(idem_key, ENCODE(record), ex=IDEMPOTENCY_SECONDS)
                     pipe.execute()
                     break
                 except redis.WatchError:
                     continue
         self.make_durable()
-        return order, True
+        return list(orders), True
 
-    def _replay(self, seen: _IdemRecord, fingerprint: str) -> Order:
+    def _replay(self, seen: _IdemRecord, fingerprint: str) -> list[Order]:
         if seen.fingerprint != fingerprint:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-        order = self.get_order(seen.order_id)
-        if order is None:
-            raise UnknownOrder(seen.order_id)
-        return order
+        orders = [self.get_order(order_id) for order_id in seen.order_ids]
+        if any(order is None for order in orders):
+            raise UnknownOrder(",".join(seen.order_ids))
+        return [order for order in orders if order is not None]
+
+    def release(self, order_id: str, *, now: datetime, due_at: float, enqueue: Callable[[Pipeline, str], object]) -> Order:
+        """Take a round trip's delivery leg off hold and queue its dispatch, atomically."""
+        order_key = keys.order(order_id)
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(order_key)
+                    raw = pipe.get(order_key)
+                    if raw is None:
+                        raise UnknownOrder(order_id)
+                    order = ORDER.decode(raw)
+                    if not order.on_hold:
+                        pipe.unwatch()
+                        return order
+                    released = msgspec.structs.replace(order, on_hold=False, updated_at=now)
+                    pipe.multi()
+                    pipe.set(order_key, ENCODE(released))
+                    pipe.zadd(keys.DUE, {order_id: due_at})
+                    enqueue(pipe, order_id)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self.make_durable()
+        return released
+
+    def dossier_orders(self, centre: str, dossier_code: str) -> list[Order]:
+        ids = sorted(m.decode() for m in self.client.smembers(keys.dossier(centre, dossier_code)))
+        return [order for order in (self.get_order(i) for i in ids) if order is not None]
 
     def get_order(self, order_id: str) -> Order | None:
         raw = self.client.get(keys.order(order_id))

@@ -130,6 +130,12 @@ class DetailData(Wire, kw_only=True):
     log: list[LogEntry] = []
 
 
+class SwitchResult(Wire, kw_only=True):
+    order_code: str
+    result: bool
+    message: str = ""
+
+
 class Envelope(Wire, kw_only=True):
     code: int
     message: str = ""
@@ -156,6 +162,7 @@ ENVELOPE = msgspec.json.Decoder(Envelope)
 CALLBACK = msgspec.json.Decoder(Callback)
 _CREATED = msgspec.json.Decoder(CreatedData)
 _DETAIL = msgspec.json.Decoder(DetailData)
+_SWITCH = msgspec.json.Decoder(list[SwitchResult])
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -207,6 +214,11 @@ def decode_created(body: bytes) -> Booking:
 
 def decode_detail(body: bytes) -> DetailData:
     return _DETAIL.decode(_unwrap(body))
+
+
+def decode_switch(body: bytes) -> list[SwitchResult]:
+    """`switch-status/{cancel,return,storing}`: one result per order code, so a call can partly fail."""
+    return _SWITCH.decode(_unwrap(body))
 
 
 def map_status(raw_status: str, reason_code: str) -> Status | None:

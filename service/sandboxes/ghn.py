@@ -32,6 +32,12 @@ HAPPY_PATH = [
     ("switch_status", "delivered"),
 ]
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# action -> (GHN statuses it is accepted in, the status GHN then reports)
+_SWITCHES: dict[str, tuple[frozenset[str], str]] = {
+    "cancel": (frozenset({"ready_to_pick", "picking", "money_collect_picking"}), "cancel"),
+    "storing": (frozenset({"delivery_fail", "waiting_to_return"}), "storing"),
+    "return": (frozenset({"delivery_fail", "waiting_to_return", "storing"}), "return"),
+}
 
 
 class SandboxOrder(msgspec.Struct, kw_only=True):
@@ -124,6 +130,28 @@ class GhnSandbox:
         data = {"order_code": order.order_code, "client_order_code": order.client_order_code,
                 "status": order.status, "log": order.log, "total_fee": order.total_fee}  # fmt: skip
         return _envelope(200, "Success", data)
+
+    async def switch(self, request: Request[Any, Any, Any], action: str) -> Response[Any]:
+        """`switch-status/{cancel,storing,return}`: a result per order code, as GHN answers."""
+        if self._account(request) is None:
+            return _envelope(401, "Token is not valid")
+        try:
+            codes = msgspec.json.decode(await request.body(), type=dict[str, list[str]])["order_codes"]
+        except (msgspec.ValidationError, msgspec.DecodeError, KeyError):
+            return _envelope(400, "order_codes is required")
+        allowed, then = _SWITCHES[action]
+        results = []
+        for code in codes:
+            order = await self._load(code)
+            if order is None:
+                results.append({"order_code": code, "result": False, "message": "Không tìm thấy đơn hàng"})
+            elif order.status not in allowed:
+                message = f"Không thể thực hiện với đơn ở trạng thái {order.status}"
+                results.append({"order_code": code, "result": False, "message": message})
+            else:
+                results.append({"order_code": code, "result": True, "message": "OK"})
+                self._spawn(self.push(code, "switch_status", then))
+        return _envelope(200, "Success", results)
 
     async def push(self, order_code: str, type_: str, status: str, reason_code: str = "") -> bool:
         """Move the sandbox order and post GHN's callback, retrying as GHN does (10 times)."""
@@ -238,4 +266,10 @@ def router(sandbox: GhnSandbox) -> Router:
         delivered = await sandbox.push(order_code, data.type, data.status, data.reason_code)
         return Response({"posted": delivered}, status_code=200 if delivered else 502)
 
-    return Router(path="/", route_handlers=[create, detail, detail_by_client, push])
+    @post(f"{PREFIX}/v2/switch-status/{{action:str}}", status_code=200)
+    async def switch(action: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+        if action not in _SWITCHES:
+            return _envelope(404, f"unknown action {action}")
+        return await sandbox.switch(request, action)
+
+    return Router(path="/", route_handlers=[create, detail, detail_by_client, switch, push])

@@ -55,3 +55,27 @@ class GhnClient:
         except msgspec.DecodeError as error:
             raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
         return Booking(tracking_code=detail.order_code)
+
+    def _switch(self, action: str, tracking_code: str) -> str:
+        """`switch-status/*` answers per order code; one refused code is a rejection with GHN's words."""
+        payload = msgspec.json.encode({"order_codes": [tracking_code]})
+        body = self._post(f"/v2/switch-status/{action}", payload)
+        try:
+            results = wire.decode_switch(body)
+        except wire.EnvelopeError as error:
+            raise CourierRejected(f"GHN: {error}") from error
+        except msgspec.DecodeError as error:
+            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+        mine = next((r for r in results if r.order_code == tracking_code), None)
+        if mine is None or not mine.result:
+            raise CourierRejected(f"GHN: {mine.message if mine else 'no result for ' + tracking_code}")
+        return mine.message or "OK"
+
+    def cancel(self, tracking_code: str) -> str:
+        return self._switch("cancel", tracking_code)
+
+    def redeliver(self, tracking_code: str) -> str:
+        return self._switch("storing", tracking_code)  # "giao lại": back to storage, then out again
+
+    def return_to_sender(self, tracking_code: str) -> str:
+        return self._switch("return", tracking_code)

@@ -1,0 +1,108 @@
+"""Clerk decisions (cancel, redeliver, return, release), checked against the lifecycle and forwarded to the courier."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+from contracts.base import Record
+from contracts.events import Event
+from contracts.lifecycle import DECISIONS
+from contracts.orders import Order
+from contracts.statuses import Status
+from workers import keys
+from workers.context import Context
+from workers.couriers import CourierRejected
+from workers.jobs import enqueue_dispatch
+from workers.store import UnknownOrder
+
+Decision = Literal["cancel", "redeliver", "return", "release"]
+
+
+class DecisionRefused(Exception):
+    """The lifecycle (or the courier) does not allow this decision now; the message says why."""
+
+
+class Action(Record, frozen=True, kw_only=True):
+    decision: Decision
+    at: datetime
+    by: str  # the centre whose key asked
+    outcome: Literal["done", "refused"]
+    message: str
+
+
+ACTION = msgspec.json.Decoder(Action)
+
+
+def actions(ctx: Context, order_id: str) -> list[Action]:
+    return [ACTION.decode(raw) for raw in ctx.store.client.lrange(keys.actions(order_id), 0, -1)]
+
+
+def _record(ctx: Context, order_id: str, action: Action) -> None:
+    ctx.store.client.rpush(keys.actions(order_id), msgspec.json.encode(action))
+
+
+def decide(ctx: Context, order_id: str, decision: Decision, by: str) -> Order:
+    """Carry out a clerk's decision or raise DecisionRefused; CourierUnavailable passes through (retry)."""
+    now = datetime.now(UTC)
+    order = ctx.store.get_order(order_id)
+    if order is None:
+        raise UnknownOrder(order_id)
+    try:
+        message = _carry_out(ctx, order, decision, now)
+    except (DecisionRefused, CourierRejected) as refusal:
+        _record(ctx, order_id, Action(decision=decision, at=now, by=by, outcome="refused", message=str(refusal)))
+        raise DecisionRefused(str(refusal)) from refusal
+    _record(ctx, order_id, Action(decision=decision, at=now, by=by, outcome="done", message=message))
+    ctx.store.make_durable()
+    updated = ctx.store.get_order(order_id)
+    assert updated is not None
+    return updated
+
+
+def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) -> str:
+    if decision == "release":
+        if not order.on_hold:
+            raise DecisionRefused("only a round trip's delivery leg on hold can be released")
+        due = now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds
+        store = ctx.store
+        store.release(order.id, now=now, due_at=due, enqueue=lambda pipe, oid: enqueue_dispatch(store.client, oid, pipe))
+        return "queued for dispatch"
+    if order.status not in DECISIONS[decision]:
+        raise DecisionRefused(f"an order in {order.status.value!r} cannot be given {decision!r}")
+    if decision == "cancel" and order.tracking_code is None:
+        return _cancel_before_booking(ctx, order, now)
+    if order.tracking_code is None:
+        raise DecisionRefused(f"{decision!r} needs the courier's tracking code, and there is none yet")
+    client = ctx.courier(order.centre, order.courier)
+    forward = {"cancel": client.cancel, "redeliver": client.redeliver, "return": client.return_to_sender}
+    return forward[decision](order.tracking_code)
+
+
+def _cancel_before_booking(ctx: Context, order: Order, now: datetime) -> str:
+    """Not at a courier yet: cancel here, holding the dispatch lock so no booking starts meanwhile."""
+    store = ctx.store
+    lock = keys.dispatch_lock(order.id)
+    if not store.client.set(lock, "cancel", nx=True, ex=30):
+        raise DecisionRefused("the order is being sent to the courier right now; try again in a moment")
+    try:
+        current = store.get_order(order.id)
+        if current is None or current.tracking_code is not None or current.status not in DECISIONS["cancel"]:
+            raise DecisionRefused("the order changed meanwhile; look at it again")
+        cancelled = Event(
+            key=f"cancelled|{now.isoformat()}",
+            status=Status.CANCELLED,
+            courier=order.courier,
+            raw_status="cancelled",
+            raw_text="Cancelled by the centre before it reached the courier",
+            event_time=now,
+            received_at=now,
+            source="api",
+        )
+        store.update_order(order.id, now=now, events=[cancelled], on_hold=False)
+        store.client.zrem(keys.DUE, order.id)
+        return "cancelled before booking"
+    finally:
+        store.client.delete(lock)
