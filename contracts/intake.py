@@ -10,6 +10,7 @@ import phonenumbers
 from contracts.addresses import resolve
 from contracts.config import Centre, Procedure
 from contracts.errors import FieldError
+from contracts.legacy_addresses import convert
 from contracts.orders import Address, Citizen, Courier, Kind, Order, OrderCreate
 from contracts.statuses import Status
 
@@ -69,13 +70,12 @@ def prepare(
     centre: Centre,
     new_id: Callable[[str], str],
     now: datetime,
-    convert_legacy: Callable[..., tuple[Address, str]] | None = None,
 ) -> list[Order]:
     """One order per leg: a round trip is a pickup now and a delivery on hold until the result is ready."""
     check_parties(payload)
     procedure = procedure_for(centre, payload.procedure_code, payload.procedure_name)
     courier = courier_for(centre, payload.courier, procedure)
-    address, note = _address(payload, convert_legacy)
+    address, note = _address(payload)
     resolve(address)  # an unknown or mismatched unit is refused here, naming the field
     citizen = Citizen(
         name=" ".join(payload.citizen.name.split()),
@@ -115,13 +115,13 @@ def prepare(
     return orders
 
 
-def _address(
-    payload: OrderCreate, convert_legacy: Callable[..., tuple[Address, str]] | None
-) -> tuple[Address, str | None]:
+def _address(payload: OrderCreate) -> tuple[Address, str | None]:
+    """The 2025 address as given, or converted from a legacy one with a note of what it became."""
     if payload.address is not None and payload.legacy_address is not None:
         raise FieldError("legacy_address", "give either address (2025 units) or legacy_address, not both")
     if payload.address is not None:
         return payload.address, None
-    if payload.legacy_address is None or convert_legacy is None:
+    if payload.legacy_address is None:
         raise FieldError("address", "address is required (province_code, ward_code, street on the 2025 units)")
-    return convert_legacy(payload.legacy_address)
+    conversion = convert(payload.legacy_address)
+    return conversion.address(), conversion.note

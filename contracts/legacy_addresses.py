@@ -17,7 +17,7 @@ from contracts.orders import Address, LegacyAddress
 
 __all__ = ["Conversion", "LegacyAddress", "SplitWard", "WardChoice", "convert"]
 
-BEFORE = "before 1/7/2025"
+_BEFORE = "before 1/7/2025"
 
 
 class WardChoice(Record, frozen=True, kw_only=True):
@@ -60,79 +60,103 @@ def convert(legacy: LegacyAddress) -> Conversion:
     a default ward; we refuse split wards instead.
     """
     lib = _library()
-    text = ", ".join(part.replace(",", " ") for part in (legacy.ward, legacy.district, legacy.province))
-    old = lib.parse_legacy(text)
-    loose: list[tuple[str, str]] = []  # (what was given, the unit it was read as) when not its name
-
-    province = lib.legacy_provinces.get(old.province_key or "")
-    province_keywords = _keywords(province, "province") | _FORMER_PROVINCES.get(old.province_key or "", frozenset())
-    if province is None or not _whole(legacy.province, province_keywords):
-        raise UnknownUnit("legacy_address.province", f"{legacy.province!r} is not a province {BEFORE}")
-    old_province = _name(province, "province")
-    if _loose(legacy.province, old_province, _name(province, "provinceShort")):
-        loose.append((legacy.province, old_province))
-
-    district = lib.legacy_districts.get(old.province_key or "", {}).get(old.district_key or "")
-    district_keywords = _keywords(district, "district") if district else frozenset[str]()
-    if district is None or not _whole(legacy.district, district_keywords | lib.former_districts(old)):
-        raise UnknownUnit(
-            "legacy_address.district", f"{legacy.district!r} is not a district of {old_province} {BEFORE}"
-        )
-    old_district = _name(district, "district")
-    if _loose(legacy.district, old_district, _name(district, "districtShort")):
-        loose.append((legacy.district, old_district))
-
-    without_wards = f"{old.province_key}_{old.district_key}_" in lib.ward_after
-    if without_wards:  # island districts (Côn Đảo, Bạch Long Vĩ, ...) had no wards: the ward repeats the district
-        if not _whole(legacy.ward, district_keywords):
-            raise UnknownUnit(
-                "legacy_address.ward",
-                f"{old_district} had no wards {BEFORE}: give its name as the ward, not {legacy.ward!r}",
-            )
-        old_ward_key = ""
-        old_units = f"{old_district}, {old_province}"
-    else:
-        ward = lib.legacy_ward(old)
-        if ward is None or not _whole(legacy.ward, _keywords(ward, "ward")):
-            raise UnknownUnit(
-                "legacy_address.ward", f"{legacy.ward!r} is not a ward of {old_district}, {old_province} {BEFORE}"
-            )
-        old_ward = _name(ward, "ward")
-        if _loose(legacy.ward, old_ward, _name(ward, "wardShort")):
-            loose.append((legacy.ward, old_ward))
-        old_ward_key = old.ward_key or ""
-        old_units = f"{old_ward}, {old_district}, {old_province}"
-
-    old_key = f"{old.province_key}_{old.district_key}_{old_ward_key}"
-    if old_key in lib.split:
-        new_province_key, ward_keys = lib.split[old_key]
+    old = _legacy_units(lib, legacy)
+    if old.key in lib.split:
+        new_province_key, ward_keys = lib.split[old.key]
         choices = tuple(_ward_choice(lib, new_province_key, key) for key in ward_keys)
         listed = "; ".join(f"{choice.ward_name} ({choice.ward_code})" for choice in choices)
         raise SplitWard(
             "legacy_address.ward",
-            f"{old_units} ({BEFORE}) was split across several 2025 wards and the right one depends on the "
+            f"{old.label} ({_BEFORE}) was split across several 2025 wards and the right one depends on the "
             f"street: send the address on the 2025 units with one of: {listed}",
             choices,
         )
-    if old_key not in lib.ward_after:
-        raise UnknownUnit("legacy_address.ward", f"no 2025 ward is recorded for {old_units} ({BEFORE})")
-    new_province_key, new_ward_key = lib.ward_after[old_key]
-    new_province, new_ward = _current(lib, new_province_key, new_ward_key)
+    if old.key not in lib.ward_after:
+        raise UnknownUnit("legacy_address.ward", f"no 2025 ward is recorded for {old.label} ({_BEFORE})")
+    new_province_key, new_ward_key = lib.ward_after[old.key]
+    province, ward = _current(lib, new_province_key, new_ward_key)
 
-    remarks = [f"read {given!r} as {meant}" for given, meant in loose]
+    remarks = [f"read {given!r} as {meant}" for given, meant in old.loose]
     if old.province_key != new_province_key:
-        remarks.append(f"{old_province} is now part of {new_province.name}")
-    if without_wards:
-        remarks.append(f"{old_district} had no wards and is now {new_ward.name}")
-    note = f"{old_units} ({BEFORE}) → {new_ward.name}, {new_province.name} (ward {_ward_code(new_ward)})"
+        remarks.append(f"{old.province} is now part of {province.name}")
+    if old.without_wards:
+        remarks.append(f"{old.district} had no wards and is now {ward.name}")
+    note = f"{old.label} ({_BEFORE}) → {ward.name}, {province.name} (ward {_ward_code(ward)})"
     return Conversion(
-        province_code=f"{int(new_province.code):02d}",
-        ward_code=_ward_code(new_ward),
-        province_name=new_province.name,
-        ward_name=new_ward.name,
+        province_code=f"{int(province.code):02d}",
+        ward_code=_ward_code(ward),
+        province_name=province.name,
+        ward_name=ward.name,
         street=legacy.street.strip(),
-        exact=not loose,
+        exact=not old.loose,
         note="; ".join([note, *remarks]),
+    )
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The legacy units an address names, as the library keys and names them."""
+
+    key: str  # "province_district_ward", the converter's key
+    province_key: str
+    province: str
+    district: str
+    label: str  # "Phường X, Quận Y, Thành phố Z"
+    without_wards: bool  # an island district that had no wards
+    loose: tuple[tuple[str, str], ...]  # (what was given, the unit it was read as) where that was not its name
+
+
+def _legacy_units(lib: _Library, legacy: LegacyAddress) -> _Found:
+    """Parse with the library, then insist that each field names the unit found for it, whole."""
+    text = ", ".join(part.replace(",", " ") for part in (legacy.ward, legacy.district, legacy.province))
+    old = lib.parse_legacy(text)
+    province_key, district_key = old.province_key or "", old.district_key or ""
+    loose: list[tuple[str, str]] = []
+
+    province = lib.legacy_provinces.get(province_key)
+    if province is None or not _whole(
+        legacy.province, _keywords(province, "province") | _FORMER_PROVINCES.get(province_key, frozenset())
+    ):
+        raise UnknownUnit("legacy_address.province", f"{legacy.province!r} is not a province {_BEFORE}")
+    province_name = _name(province, "province")
+    if _loose(legacy.province, province_name, _name(province, "provinceShort")):
+        loose.append((legacy.province, province_name))
+
+    district = lib.legacy_districts.get(province_key, {}).get(district_key)
+    if district is None or not _whole(legacy.district, _keywords(district, "district") | lib.former_districts(old)):
+        raise UnknownUnit(
+            "legacy_address.district", f"{legacy.district!r} is not a district of {province_name} {_BEFORE}"
+        )
+    district_name = _name(district, "district")
+    if _loose(legacy.district, district_name, _name(district, "districtShort")):
+        loose.append((legacy.district, district_name))
+
+    without_wards = f"{province_key}_{district_key}_" in lib.ward_after
+    if without_wards:  # island districts (Côn Đảo, Bạch Long Vĩ, ...): the ward field repeats the district
+        if not _whole(legacy.ward, _keywords(district, "district")):
+            raise UnknownUnit(
+                "legacy_address.ward",
+                f"{district_name} had no wards {_BEFORE}: give its name as the ward, not {legacy.ward!r}",
+            )
+        ward_key, label = "", f"{district_name}, {province_name}"
+    else:
+        ward = lib.legacy_ward(old)
+        if ward is None or not _whole(legacy.ward, _keywords(ward, "ward")):
+            raise UnknownUnit(
+                "legacy_address.ward", f"{legacy.ward!r} is not a ward of {district_name}, {province_name} {_BEFORE}"
+            )
+        ward_name = _name(ward, "ward")
+        if _loose(legacy.ward, ward_name, _name(ward, "wardShort")):
+            loose.append((legacy.ward, ward_name))
+        ward_key, label = old.ward_key or "", f"{ward_name}, {district_name}, {province_name}"
+    return _Found(
+        key=f"{province_key}_{district_key}_{ward_key}",
+        province_key=province_key,
+        province=province_name,
+        district=district_name,
+        label=label,
+        without_wards=without_wards,
+        loose=tuple(loose),
     )
 
 

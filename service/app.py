@@ -12,6 +12,7 @@ from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from contracts.settings import Settings
 from service import problems
@@ -43,12 +44,23 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
                 app.state.ctx.close()
 
     handlers: Any = problems.HANDLERS
-    return Litestar(
+    app = Litestar(
         route_handlers=[OrderController, read_dossier, receive_callback, health],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
         exception_handlers=handlers,
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="dossier-dispatch", version="1", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="dossier-dispatch",
+            version="1",
+            path="/schema",
+            description="Send dossiers and results between one-stop centres and citizens by post and courier.",
+            components=Components(
+                security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer", description="API key")}
+            ),
+        ),
         debug=False,
         logging_config=None,
     )
+    if ctx is not None:
+        app.state.ctx = ctx  # given (tests): usable even by a client that skips the lifespan
+    return app

@@ -16,7 +16,7 @@ from litestar.params import FromPath
 from contracts.couriers import CallbackRequest
 from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN
 from service.auth import context
-from service.problems import problem
+from service.problems import documented, problem
 from workers.jobs import enqueue_ingest
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,13 @@ _SECRET_QUERY = frozenset({"token", "hash"})
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "token"})
 
 
-@post("/v1/callbacks/{courier:str}", tags=["callbacks"], summary="Courier status webhooks", status_code=200)
+@post(
+    "/v1/callbacks/{courier:str}",
+    tags=["callbacks"],
+    summary="Courier status webhooks, authenticated by each courier's own scheme",
+    status_code=200,
+    responses=documented(400, 401, 404, 503),
+)
 async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
     if courier not in KNOWN:
         return problem(404, "unknown-courier", "Unknown courier", f"No callback endpoint for {courier!r}.", request)

@@ -24,7 +24,7 @@ from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, forma
 from contracts.statuses import Status
 from service.auth import context, may_see, require
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
-from service.problems import ProblemError
+from service.problems import ProblemError, documented
 from workers import keys
 from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
@@ -108,11 +108,21 @@ _EXAMPLES = [
 ]
 
 
+BEARER = [{"BearerAuth": []}]
+
+
 class OrderController(Controller):
     path = "/v1/orders"
     tags = ["orders"]
+    security = BEARER
 
-    @post("/", status_code=201, sync_to_thread=True, summary="Create a pickup, delivery or round-trip order")
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Create a pickup, delivery or round-trip order",
+        responses=documented(400, 401, 403, 409, 422, 503),
+    )
     def create(
         self,
         data: Annotated[OrderCreate, Body(title="Order", examples=_EXAMPLES)],
@@ -150,12 +160,22 @@ class OrderController(Controller):
             headers["Idempotent-Replayed"] = "true"
         return Response(order_view(ctx, saved[0]), status_code=201, headers=headers)
 
-    @get("/{order_id:str}", sync_to_thread=True, summary="An order with its status, tracking code and deadlines")
+    @get(
+        "/{order_id:str}",
+        sync_to_thread=True,
+        summary="An order with its status, tracking code and deadlines",
+        responses=documented(400, 401, 403, 404),
+    )
     def read(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         require(principal, "orders:read")
         return order_view(context(state), visible(state, order_id, principal))
 
-    @get("/{order_id:str}/events", sync_to_thread=True, summary="The reconciled tracking timeline")
+    @get(
+        "/{order_id:str}/events",
+        sync_to_thread=True,
+        summary="The reconciled tracking timeline and the clerk decisions",
+        responses=documented(400, 401, 403, 404),
+    )
     def events(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> EventsView:
         require(principal, "orders:read")
         ctx = context(state)
@@ -168,7 +188,12 @@ class OrderController(Controller):
             decisions=actions(ctx, order.id),
         )
 
-    @get("/", sync_to_thread=True, summary="The centre's orders, newest first, with filters and cursor paging")
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="The centre's orders, newest first, with filters and cursor paging",
+        responses=documented(400, 401, 403, 422),
+    )
     def list_orders(
         self,
         principal: NamedDependency[Principal],
@@ -204,19 +229,43 @@ class OrderController(Controller):
         visible(state, order_id, principal)
         return order_view(ctx, decide(ctx, order_id, decision, by=principal.centre))
 
-    @post("/{order_id:str}/cancel", status_code=200, sync_to_thread=True, summary="Cancel (before pickup)")
+    @post(
+        "/{order_id:str}/cancel",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Cancel (before pickup)",
+        responses=documented(400, 401, 403, 404, 409, 503),
+    )
     def cancel(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return self._decide(state, order_id, principal, "cancel")
 
-    @post("/{order_id:str}/redeliver", status_code=200, sync_to_thread=True, summary="Ask for another attempt")
+    @post(
+        "/{order_id:str}/redeliver",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Ask for another attempt",
+        responses=documented(400, 401, 403, 404, 409, 503),
+    )
     def redeliver(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return self._decide(state, order_id, principal, "redeliver")
 
-    @post("/{order_id:str}/return", status_code=200, sync_to_thread=True, summary="Send it back to the sender")
+    @post(
+        "/{order_id:str}/return",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Send it back to the sender",
+        responses=documented(400, 401, 403, 404, 409, 503),
+    )
     def return_(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return self._decide(state, order_id, principal, "return")
 
-    @post("/{order_id:str}/release", status_code=200, sync_to_thread=True, summary="Result ready: dispatch the leg")
+    @post(
+        "/{order_id:str}/release",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Result ready: dispatch the leg",
+        responses=documented(400, 401, 403, 404, 409, 503),
+    )
     def release(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return self._decide(state, order_id, principal, "release")
 
@@ -270,7 +319,14 @@ def dossier_view(ctx: Context, principal: Principal, dossier_code: str) -> Dossi
     return DossierView(dossier_code=dossier_code, orders=[order_view(ctx, o) for o in orders])
 
 
-@get("/v1/dossiers/{dossier_code:str}", sync_to_thread=True, tags=["orders"], summary="Both legs of a dossier")
+@get(
+    "/v1/dossiers/{dossier_code:str}",
+    sync_to_thread=True,
+    tags=["orders"],
+    summary="Every leg of a dossier (a round trip has two)",
+    security=BEARER,
+    responses=documented(400, 401, 403, 404),
+)
 def read_dossier(dossier_code: FromPath[str], principal: NamedDependency[Principal], state: State) -> DossierView:
     require(principal, "orders:read")
     return dossier_view(context(state), principal, dossier_code)

@@ -6,8 +6,10 @@ import logging
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from contracts.errors import FieldError
@@ -18,6 +20,43 @@ from workers.store import IdempotencyConflict, NotDurable, UnknownOrder
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://dossier-dispatch.vn/problems/"
+
+
+class InvalidParam(msgspec.Struct, kw_only=True):
+    name: str
+    reason: str
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    invalid_params: list[InvalidParam] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "The body is not JSON",
+    401: "No API key, or not a valid one",
+    403: "The key lacks the scope for this",
+    404: "No such resource for this key's centre",
+    409: "Not allowed in the order's current state, or an Idempotency-Key reused with another body",
+    422: "A field is invalid; `invalid_params` names it",
+    503: "The store could not confirm the write on disk, or the courier is unavailable: retry",
+}
+
+
+def documented(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problems a route can answer."""
+    return {
+        code: ResponseSpec(
+            data_container=Problem, description=_DESCRIPTIONS[code], media_type=MEDIA_TYPE, generate_examples=False
+        )
+        for code in codes
+    }
 
 
 class ProblemError(Exception):

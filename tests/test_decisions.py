@@ -38,7 +38,11 @@ def _switch_ok(httpx_mock: HTTPXMock, action: str, result: bool = True, message:
         url=f"{GHN}/switch-status/{action}",
         match_json={"order_codes": ["G8ADKBYD"]},
         match_headers={"Token": "sandbox-ghn-token"},
-        json={"code": 200, "message": "Success", "data": [{"order_code": "G8ADKBYD", "result": result, "message": message}]},
+        json={
+            "code": 200,
+            "message": "Success",
+            "data": [{"order_code": "G8ADKBYD", "result": result, "message": message}],
+        },
     )
 
 

@@ -228,3 +228,37 @@ def test_deadlines_follow_the_courier_acceptance_and_failed_attempts(api: Client
     assert deadlines["next_attempt_due"] == "2026-11-27"  # two working days after the failure
     assert deadlines["return_due"] is None
     assert date.fromisoformat(deadlines["next_attempt_due"]).weekday() < 5
+
+
+def test_legacy_address_is_accepted_through_a_reported_conversion(api: Client, ctx: Context) -> None:
+    legacy = {"province": "Thành phố Hà Nội", "district": "Quận Ba Đình", "ward": "Phường Phúc Xá",
+              "street": "18 Phố Phúc Xá"}  # fmt: skip
+    response = api.post("/v1/orders", json=order_body(address=None, legacy_address=legacy))
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert "Phường Phúc Xá, Quận Ba Đình" in order["address_note"] and "Phường Hồng Hà" in order["address_note"]
+    saved = ctx.store.get_order(order["id"])
+    assert saved is not None and (saved.address.province_code, saved.address.ward_code) == ("01", "00097")
+
+
+def test_legacy_ward_that_was_split_is_refused_with_the_candidates(api: Client) -> None:
+    legacy = {
+        "province": "Thành phố Hồ Chí Minh",
+        "district": "Quận 10",
+        "ward": "Phường 14",
+        "street": "1 Ba Tháng Hai",
+    }
+    response = api.post("/v1/orders", json=order_body(address=None, legacy_address=legacy))
+    assert response.status_code == 422 and _problem_field(response) == "legacy_address.ward"
+    assert "Diên Hồng" in response.json()["detail"] and "Hòa Hưng" in response.json()["detail"]
+
+
+def test_every_documented_example_is_accepted(api: Client) -> None:
+    from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
+
+    for example in (DELIVERY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE, LEGACY_EXAMPLE):
+        response = api.post("/v1/orders", json=example)
+        assert response.status_code == 201, (example["dossier_code"], response.text)
+    schema = api.get("/schema/openapi.json").json()
+    body = schema["paths"]["/v1/orders"]["post"]["requestBody"]["content"]["application/json"]
+    assert len(body["schema"]["examples"]) == 4

@@ -68,7 +68,9 @@ def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) ->
             raise DecisionRefused("only a round trip's delivery leg on hold can be released")
         due = now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds
         store = ctx.store
-        store.release(order.id, now=now, due_at=due, enqueue=lambda pipe, oid: enqueue_dispatch(store.client, oid, pipe))
+        store.release(
+            order.id, now=now, due_at=due, enqueue=lambda pipe, oid: enqueue_dispatch(store.client, oid, pipe)
+        )
         return "queued for dispatch"
     if order.status not in DECISIONS[decision]:
         raise DecisionRefused(f"an order in {order.status.value!r} cannot be given {decision!r}")

@@ -164,7 +164,9 @@ class Store:
             raise UnknownOrder(",".join(seen.order_ids))
         return [order for order in orders if order is not None]
 
-    def release(self, order_id: str, *, now: datetime, due_at: float, enqueue: Callable[[Pipeline, str], object]) -> Order:
+    def release(
+        self, order_id: str, *, now: datetime, due_at: float, enqueue: Callable[[Pipeline, str], object]
+    ) -> Order:
         """Take a round trip's delivery leg off hold and queue its dispatch, atomically."""
         order_key = keys.order(order_id)
         with self.client.pipeline() as pipe:

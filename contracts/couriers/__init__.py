@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from contracts.addresses import ResolvedAddress, resolve
 from contracts.base import Record
+from contracts.calendar import VIETNAM_TZ
 from contracts.config import Centre
 from contracts.orders import Address, Kind, Order
 from contracts.statuses import Status
 
-# Vietnam keeps no daylight saving time, so a fixed offset is exact and needs no tz database.
-VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+VIETNAM = VIETNAM_TZ  # naive courier times are Asia/Ho_Chi_Minh
 
 
 def as_vietnam_time(moment: datetime) -> datetime:

@@ -1,0 +1,36 @@
+"""`dossier-dispatch keys create` works against the running store and prints the key once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from workers.context import Context
+from workers.embedded import EmbeddedStore
+
+ROOT = Path(__file__).parent.parent
+
+
+def _cli(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_keys_create_finds_the_running_embedded_store(embedded: EmbeddedStore, ctx: Context) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["DD_DATA_DIR"] = str(embedded.directory.parent)  # no REDIS_URL: found through the data dir
+    key = _cli("keys", "create", "--centre", "HN-HCC", "--scope", "orders:read", env=env)
+    assert key.startswith("dd_") and len(key) > 30
+    principal = ctx.store.principal(key)
+    assert principal is not None and principal.centre == "HN-HCC" and principal.scopes == ("orders:read",)
+    assert ctx.store.client.keys(f"*{key}*") == []  # stored as a digest, never as the key itself
+
+
+def test_keys_default_to_read_and_write(embedded: EmbeddedStore, ctx: Context) -> None:
+    key = _cli("keys", "create", "--centre", "DEMO", env={**os.environ, "REDIS_URL": embedded.url})
+    principal = ctx.store.principal(key)
+    assert principal is not None and principal.scopes == ("orders:read", "orders:write")
