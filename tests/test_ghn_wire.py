@@ -135,3 +135,32 @@ def test_callback_token_must_match_secret() -> None:
     assert not ghn.authenticate(request({"token": "wrong"}), "s3cret")
     assert not ghn.authenticate(request({}), "s3cret")
     assert not ghn.authenticate(request({"token": ""}), "")
+
+
+def test_money_follows_the_order_and_stays_within_ghn_limits() -> None:
+    body = order_body(payment={"postage_payer": "citizen", "agency_fee": 8000, "declared_value": 9_000_000})
+    payload = msgspec.convert(body, OrderCreate)
+    [order] = prepare(payload, centre=_centre(), new_id=lambda _p: "o01X", now=datetime.now(UTC))
+    sent = msgspec.json.decode(ghn.encode_shipment(build_shipment(order, _centre())))
+    assert (sent["payment_type_id"], sent["cod_amount"], sent["insurance_value"]) == (2, 8000, 5_000_000)
+
+
+def test_a_pickup_collects_nothing_from_the_citizen() -> None:
+    body = order_body(kind="pickup", payment={"postage_payer": "citizen", "agency_fee": 8000})
+    [order] = prepare(
+        msgspec.convert(body, OrderCreate), centre=_centre(), new_id=lambda _p: "o01X", now=datetime.now(UTC)
+    )
+    sent = msgspec.json.decode(ghn.encode_shipment(build_shipment(order, _centre())))
+    assert (sent["payment_type_id"], sent["cod_amount"]) == (1, 0)
+
+
+def test_id_numbers_never_reach_the_courier() -> None:
+    citizen = {"name": "Nguyễn Văn An", "phone": "0912345678", "id_number": "001090012345", "email": "an@example.vn"}
+    recipient = {"name": "Trần Thị Bình", "id_number": "001192054321", "authorisation_ref": "UQ-15"}
+    body = order_body(citizen=citizen, authorised_recipient=recipient)
+    [order] = prepare(
+        msgspec.convert(body, OrderCreate), centre=_centre(), new_id=lambda _p: "o01X", now=datetime.now(UTC)
+    )
+    raw = ghn.encode_shipment(build_shipment(order, _centre())).decode()
+    for secret in ("001090012345", "001192054321", "UQ-15", "an@example.vn"):
+        assert secret not in raw

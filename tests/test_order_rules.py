@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -262,3 +263,10 @@ def test_every_documented_example_is_accepted(api: Client) -> None:
     schema = api.get("/schema/openapi.json").json()
     body = schema["paths"]["/v1/orders"]["post"]["requestBody"]["content"]["application/json"]
     assert len(body["schema"]["examples"]) == 4
+
+
+def test_the_readme_order_body_is_accepted(api: Client) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("### The order body", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    response = api.post("/v1/orders", content=block.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text

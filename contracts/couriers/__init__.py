@@ -37,6 +37,9 @@ class Shipment(Record, frozen=True, kw_only=True):
     receiver: Party
     document_count: int
     weight_grams: int
+    receiver_pays: bool = False  # postage collected from the receiver at delivery
+    collect_amount: int = 0  # money the courier collects at delivery for the agency (lệ phí), VND
+    declared_value: int = 0  # sets the compensation for loss instead of the 4x-postage default
 
 
 class Booking(Record, frozen=True, kw_only=True):
@@ -92,10 +95,16 @@ def build_shipment(order: Order, centre: Centre) -> Shipment:
     )
     sender, receiver = (citizen, office) if order.kind is Kind.PICKUP else (office, citizen)
     pages = sum(document.count for document in order.documents)
+    delivery = order.kind is Kind.DELIVERY
     return Shipment(
         reference=order.id,
         sender=sender,
         receiver=receiver,
         document_count=len(order.documents),
         weight_grams=min(200 + 10 * pages, 5000),
+        # Private couriers collect money only at delivery (couriers-vn.md §9.16): a pickup's postage and
+        # fee are settled by the centre.
+        receiver_pays=delivery and order.payment.postage_payer == "citizen",
+        collect_amount=order.payment.agency_fee if delivery else 0,
+        declared_value=order.payment.declared_value,
     )

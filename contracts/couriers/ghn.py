@@ -68,6 +68,8 @@ DELIVERY_FAILURE_REASONS: dict[str, str] = {
     "GHN-DFC1A6": "staff incident",
     "GHN-DCD1A3": "damaged in transit",
 }
+# The highest insurance_value GHN takes, per community code (couriers-vn.md §2.3, VERIFY with GHN).
+INSURANCE_LIMIT = 5_000_000
 _PICKUP_PHASE = frozenset({"ready_to_pick", "picking", "money_collect_picking"})
 
 # Callback `Type`s that report a status; the others (update_weight, update_cod, update_fee) are money.
@@ -188,6 +190,9 @@ def encode_shipment(shipment: Shipment) -> bytes:
         return_phone=sender.phone,
         return_address=sender.street,
         weight=shipment.weight_grams,
+        payment_type_id=2 if shipment.receiver_pays else 1,
+        cod_amount=shipment.collect_amount,
+        insurance_value=min(shipment.declared_value, INSURANCE_LIMIT),
         items=[CreateItem(name="Tài liệu", quantity=shipment.document_count, weight=shipment.weight_grams)],
     )
     return _ENCODER.encode(body)
