@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
+from redis.client import Pipeline
 
 from contracts.base import Record
 from contracts.events import Event
@@ -68,9 +69,13 @@ def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) ->
             raise DecisionRefused("only a round trip's delivery leg on hold can be released")
         due = now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds
         store = ctx.store
-        store.release(
-            order.id, now=now, due_at=due, enqueue=lambda pipe, oid: enqueue_dispatch(store.client, oid, pipe)
-        )
+
+        def queue_dispatch(pipe: Pipeline) -> None:
+            pipe.zadd(keys.DUE, {order.id: due})
+            enqueue_dispatch(store.client, order.id, pipe)
+
+        # Two clerks releasing at once: the second finds nothing to change, so nothing is queued twice.
+        store.update_order(order.id, now=now, on_hold=False, also=queue_dispatch)
         return "queued for dispatch"
     if order.status not in DECISIONS[decision]:
         raise DecisionRefused(f"an order in {order.status.value!r} cannot be given {decision!r}")

@@ -164,34 +164,6 @@ class Store:
             raise UnknownOrder(",".join(seen.order_ids))
         return [order for order in orders if order is not None]
 
-    def release(
-        self, order_id: str, *, now: datetime, due_at: float, enqueue: Callable[[Pipeline, str], object]
-    ) -> Order:
-        """Take a round trip's delivery leg off hold and queue its dispatch, atomically."""
-        order_key = keys.order(order_id)
-        with self.client.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(order_key)
-                    raw = pipe.get(order_key)
-                    if raw is None:
-                        raise UnknownOrder(order_id)
-                    order = ORDER.decode(raw)
-                    if not order.on_hold:
-                        pipe.unwatch()
-                        return order
-                    released = msgspec.structs.replace(order, on_hold=False, updated_at=now)
-                    pipe.multi()
-                    pipe.set(order_key, ENCODE(released))
-                    pipe.zadd(keys.DUE, {order_id: due_at})
-                    enqueue(pipe, order_id)
-                    pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        self.make_durable()
-        return released
-
     def dossier_orders(self, centre: str, dossier_code: str) -> list[Order]:
         ids = sorted(m.decode() for m in self.client.smembers(keys.dossier(centre, dossier_code)))
         return [order for order in (self.get_order(i) for i in ids) if order is not None]
@@ -212,9 +184,14 @@ class Store:
         *,
         now: datetime,
         events: Sequence[Event] = (),
+        also: Callable[[Pipeline], object] | None = None,
         **changes: Any,
     ) -> Order:
-        """Add events (deduplicated), apply field changes, and re-derive the status, atomically."""
+        """Add events (deduplicated), apply field changes, and re-derive the status, atomically.
+
+        `also` adds commands (a job to enqueue) to the same MULTI/EXEC; it runs only when the order
+        changes, so a repeated call does not enqueue twice.
+        """
         order_key, events_key = keys.order(order_id), keys.events(order_id)
         with self.client.pipeline() as pipe:
             while True:
@@ -241,6 +218,8 @@ class Store:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
                     if updated.status not in INTERNAL:
                         pipe.zrem(keys.DUE, order_id)
+                    if also is not None:
+                        also(pipe)
                     pipe.execute()
                     break
                 except redis.WatchError:
