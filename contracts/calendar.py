@@ -188,10 +188,11 @@ def redelivery_plan(
 ) -> RedeliveryPlan:
     """The next step after `failed_attempts` (TT 17/2017 Đ5.2.h, Luật Bưu chính Đ17.1).
 
-    The recipient is invited `invitations` times in all, the first failed delivery included, each
-    `gap` working days apart. While fewer than `invitations` attempts have failed, the next one is
-    due `gap` working days after the latest failed attempt (`add_working_days(latest, gap)`). Once
-    `invitations` attempts have failed, `return_due` is the next working day after the latest one.
+    The recipient is invited `invitations` times in all, the first failed delivery included, each at
+    least `gap` working days after the previous one. An attempt sooner than that (a second try the
+    same day, the next day) is no invitation in the law's sense and does not count. While fewer than
+    `invitations` attempts count, the next one is due `gap` working days after the latest counted
+    one. Once `invitations` count, `return_due` is the next working day after the latest attempt.
     Whether the first delivery counts as an invitation is a reading of the law (VERIFY): pass
     `invitations=3` for the stricter one.
     """
@@ -199,7 +200,10 @@ def redelivery_plan(
         raise ValueError(f"gap and invitations must be >= 1, got {gap} and {invitations}")
     if not failed_attempts:
         return RedeliveryPlan()
-    latest = max(failed_attempts)
-    if len(failed_attempts) < invitations:
-        return RedeliveryPlan(next_attempt_due=calendar.add_working_days(latest, gap))
-    return RedeliveryPlan(return_due=calendar.next_working_day(latest))
+    counted: list[date] = []
+    for day in sorted(set(failed_attempts)):
+        if not counted or calendar.working_days_between(counted[-1], day) >= gap:
+            counted.append(day)
+    if len(counted) < invitations:
+        return RedeliveryPlan(next_attempt_due=calendar.add_working_days(counted[-1], gap))
+    return RedeliveryPlan(return_due=calendar.next_working_day(max(failed_attempts)))

@@ -17,13 +17,25 @@ from contracts.statuses import Status
 
 def normalise_phone(raw: str, field: str) -> str:
     """A Vietnamese number in national form (0912345678, 02438251234), or a FieldError naming `field`."""
+    # The number itself is never repeated in the message: problem details end up in clients' logs.
     try:
         number = phonenumbers.parse(raw, "VN")
     except phonenumbers.NumberParseException:
-        raise FieldError(field, f"{raw!r} is not a phone number") from None
+        raise FieldError(field, "not a phone number") from None
     if number.country_code != 84 or not phonenumbers.is_valid_number(number):
-        raise FieldError(field, f"{raw!r} is not a valid Vietnamese phone number")
+        raise FieldError(field, "not a valid Vietnamese phone number")
+    if phonenumbers.number_type(number) not in _PERSONAL_LINES:  # 1900/1800 service numbers and the like
+        raise FieldError(field, "not a mobile or fixed-line number a courier can call")
     return f"0{number.national_number}"
+
+
+_PERSONAL_LINES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+)
 
 
 def procedure_for(centre: Centre, code: str, name: str | None) -> Procedure:
@@ -58,6 +70,9 @@ def courier_for(centre: Centre, requested: Courier | None, procedure: Procedure)
 
 
 def check_parties(payload: OrderCreate) -> None:
+    # No courier collects money at pickup (couriers-vn.md §9.16); a round trip's fee goes with its delivery.
+    if payload.kind is Kind.PICKUP and payload.payment.agency_fee:
+        raise FieldError("payment.agency_fee", "a pickup cannot collect the agency fee: couriers collect at delivery")
     if payload.kind is Kind.PICKUP and payload.documents_to_recover:
         raise FieldError("documents_to_recover", "only a delivery recovers documents from the citizen")
     if payload.kind is Kind.PICKUP and payload.authorised_recipient is not None:

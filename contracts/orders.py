@@ -113,7 +113,7 @@ class Order(Record, frozen=True, kw_only=True):
     kind: Kind
     dossier_code: str
     procedure_code: str
-    procedure_name: str
+    procedure_name: str = ""
     appointment_date: date | None = None
     citizen: Citizen
     authorised_recipient: AuthorisedRecipient | None = None
@@ -121,7 +121,7 @@ class Order(Record, frozen=True, kw_only=True):
     address_note: str | None = None  # what a legacy address was converted to
     documents: tuple[Document, ...]
     documents_to_recover: tuple[Document, ...] = ()
-    payment: Payment
+    payment: Payment = msgspec.field(default_factory=Payment)
     courier: Courier
     status: Status
     tracking_code: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 
 from contracts.base import Record
+from contracts.couriers import as_vietnam_time
 from contracts.events import TimelineEntry
 from contracts.intake import prepare
-from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id
+from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id, view
 from contracts.statuses import Status
 from service.auth import context, may_see, require
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
@@ -82,10 +84,11 @@ def _event_view(entry: TimelineEntry) -> EventView:
     )
 
 
-def order_view(ctx: Context, order: Order) -> OrderView:
+def order_view(ctx: Context, order: Order, fresh: bool = False) -> OrderView:
+    """The order as answered; `fresh` (not stored yet) skips reading a timeline that cannot exist."""
     from service.deadlines import view_with_deadlines
 
-    return view_with_deadlines(ctx, order)
+    return view(order) if fresh else view_with_deadlines(ctx, order)
 
 
 def _encode_cursor(score: float, member: str) -> str:
@@ -95,7 +98,10 @@ def _encode_cursor(score: float, member: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         score, member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|", 1)
-        return float(score), member
+        value = float(score)
+        if not math.isfinite(value):
+            raise ValueError(score)
+        return value, member
     except (ValueError, UnicodeDecodeError):
         raise ProblemError(422, "invalid-field", "Invalid cursor", "cursor is not one we gave", "cursor") from None
 
@@ -146,19 +152,21 @@ class OrderController(Controller):
             new_id=lambda province: format_order_id(province, int(now.timestamp() * 1000), os.urandom(10)),
             now=now,
         )
+        first = order_view(ctx, orders[0], fresh=True)
         store = ctx.store
-        saved, created = store.create_orders(
+        replay = store.create_orders(
             orders,
             due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
             enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
             idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
             if idempotency_key
             else None,
+            response=msgspec.json.encode(first),
         )
-        headers = {"Location": f"/v1/orders/{saved[0].id}"}
-        if not created:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(order_view(ctx, saved[0]), status_code=201, headers=headers)
+        if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
+            headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
+            return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)
+        return Response(first, status_code=201, headers={"Location": f"/v1/orders/{first.id}"})
 
     @get(
         "/{order_id:str}",
@@ -288,8 +296,8 @@ def _page(
 ) -> tuple[list[Order], str | None]:
     """Newest first by creation time; the cursor is (score, id) so equal times never skip an order."""
     index = keys.centre_orders(centre)
-    upper: float | str = created_to.timestamp() if created_to else "+inf"
-    lower: float | str = created_from.timestamp() if created_from else "-inf"
+    upper: float | str = as_vietnam_time(created_to).timestamp() if created_to else "+inf"
+    lower: float | str = as_vietnam_time(created_from).timestamp() if created_from else "-inf"
     after = _decode_cursor(cursor) if cursor else None
     if after is not None:
         upper = after[0] if upper == "+inf" else min(float(upper), after[0])

@@ -287,3 +287,11 @@ def test_acceptance_day_is_a_working_day_not_before_the_local_date(d: date, hour
     j = acceptance_day(vn(d, hour, minute), CAL)
     assert CAL.is_working_day(j)
     assert j >= d
+
+
+def test_attempts_closer_than_the_gap_are_not_separate_invitations() -> None:
+    calendar = WorkingCalendar()
+    wed, thu, fri = date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)
+    assert redelivery_plan([wed, wed], calendar) == RedeliveryPlan(next_attempt_due=fri)
+    assert redelivery_plan([wed, thu], calendar) == RedeliveryPlan(next_attempt_due=fri)
+    assert redelivery_plan([thu, wed, fri], calendar) == RedeliveryPlan(return_due=date(2026, 11, 30))

@@ -112,3 +112,36 @@ def test_decisions_on_another_centres_order_are_404(api: Client) -> None:
     order_id = api.post("/v1/orders", json=order_body()).json()["id"]
     other = api.post(f"/v1/orders/{order_id}/cancel", headers={"Authorization": "Bearer test-key-other"})
     assert other.status_code == 404
+
+
+def test_cancel_after_a_timed_out_booking_finds_and_cancels_it_at_ghn(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.couriers import CourierUnavailable
+
+    order_id = api.post("/v1/orders", json=order_body()).json()["id"]
+    httpx_mock.add_exception(httpx.ReadTimeout("booked, but the answer was lost"), url=f"{GHN}/shipping-order/create")
+    with pytest.raises(CourierUnavailable):
+        dispatch_order(order_id)
+    httpx_mock.add_response(
+        url=f"{GHN}/shipping-order/detail-by-client-code",
+        match_json={"client_order_code": order_id},
+        content=fixture("ghn", "detail_ok.json"),
+    )
+    _switch_ok(httpx_mock, "cancel")
+    assert api.post(f"/v1/orders/{order_id}/cancel").status_code == 200
+    assert api.get(f"/v1/orders/{order_id}").json()["tracking_code"] == "G8ADKBYD"
+
+
+def test_cancel_after_a_timed_out_booking_is_503_while_ghn_cannot_say(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.couriers import CourierUnavailable
+
+    order_id = api.post("/v1/orders", json=order_body()).json()["id"]
+    httpx_mock.add_exception(httpx.ReadTimeout("lost"), url=f"{GHN}/shipping-order/create")
+    with pytest.raises(CourierUnavailable):
+        dispatch_order(order_id)
+    httpx_mock.add_exception(httpx.ConnectError("down"), url=f"{GHN}/shipping-order/detail-by-client-code")
+    assert api.post(f"/v1/orders/{order_id}/cancel").status_code == 503
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"  # not cancelled blindly

@@ -146,7 +146,7 @@ def test_money_follows_the_order_and_stays_within_ghn_limits() -> None:
 
 
 def test_a_pickup_collects_nothing_from_the_citizen() -> None:
-    body = order_body(kind="pickup", payment={"postage_payer": "citizen", "agency_fee": 8000})
+    body = order_body(kind="pickup", payment={"postage_payer": "citizen"})
     [order] = prepare(
         msgspec.convert(body, OrderCreate), centre=_centre(), new_id=lambda _p: "o01X", now=datetime.now(UTC)
     )

@@ -42,11 +42,24 @@ def test_round_trip_creates_two_linked_legs_and_holds_the_delivery(api: Client, 
 def test_releasing_the_delivery_leg_queues_its_dispatch_once(api: Client, ctx: Context) -> None:
     pickup = api.post("/v1/orders", json=order_body(kind="round_trip")).json()
     leg = pickup["linked_order_id"]
+    early = api.post(f"/v1/orders/{leg}/release")
+    assert early.status_code == 409 and "not reached the centre" in early.json()["detail"]
+    now = datetime.now(UTC)
+    handed_over = Event(key="t|delivered", status=Status.DELIVERED, courier="ghn", raw_status="delivered",
+                        event_time=now, received_at=now)  # fmt: skip
+    ctx.store.update_order(pickup["id"], now=now, events=[handed_over])
     released = api.post(f"/v1/orders/{leg}/release")
     assert released.status_code == 200 and released.json()["on_hold"] is False
     assert f"dispatch-{leg}" in [j.id for j in queue("dispatch", ctx.store.client).get_jobs()]
     again = api.post(f"/v1/orders/{leg}/release")
     assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_cancelled_pickup_never_releases_its_delivery(api: Client, ctx: Context) -> None:
+    pickup = api.post("/v1/orders", json=order_body(kind="round_trip")).json()
+    assert api.post(f"/v1/orders/{pickup['id']}/cancel").status_code == 200
+    refused = api.post(f"/v1/orders/{pickup['linked_order_id']}/release")
+    assert refused.status_code == 409 and "cancelled" in refused.json()["detail"]
 
 
 def test_other_centres_cannot_see_a_dossier(api: Client) -> None:
@@ -94,6 +107,8 @@ def test_phone_is_normalised_to_national_form(api: Client, ctx: Context, given: 
     [
         ({"name": "A", "phone": "0100000000"}, "citizen.phone"),
         ({"name": "A", "phone": "+1 650 253 0000"}, "citizen.phone"),
+        ({"name": "A", "phone": "1900 1234"}, "citizen.phone"),  # a service number no courier can call
+        ({"name": "A", "phone": "1800 599 920"}, "citizen.phone"),
         ({"name": "A", "phone": "0912345678", "id_number": "12345"}, "citizen.id_number"),
         ({"name": "A", "phone": "0912345678", "email": "not-an-email"}, "citizen.email"),
     ],
@@ -103,12 +118,27 @@ def test_bad_citizen_details_name_the_field(api: Client, citizen: dict[str, str]
     assert response.status_code == 422 and _problem_field(response) == field
 
 
-def test_id_number_is_stored_but_never_answered(api: Client, ctx: Context) -> None:
+def test_id_number_and_phone_are_stored_but_never_answered_nor_logged(
+    api: Client, ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
     citizen = {"name": "Nguyễn Văn An", "phone": "0912345678", "id_number": "001090012345"}
-    response = api.post("/v1/orders", json=order_body(citizen=citizen))
-    assert "001090012345" not in response.text
-    saved = ctx.store.get_order(response.json()["id"])
+    created = api.post("/v1/orders", json=order_body(kind="round_trip", citizen=citizen))
+    order_id = created.json()["id"]
+    saved = ctx.store.get_order(order_id)
     assert saved is not None and saved.citizen.id_number == "001090012345"
+    answers = [
+        created,
+        api.get(f"/v1/orders/{order_id}"),
+        api.get("/v1/orders"),
+        api.get(f"/v1/orders/{order_id}/events"),
+        api.get(f"/v1/dossiers/{created.json()['dossier_code']}"),
+        api.post("/v1/orders", json=order_body(citizen={**citizen, "phone": "1900 1234"})),
+    ]
+    for answer in answers:
+        assert "001090012345" not in answer.text and "0912345678" not in answer.text
+        assert "1900 1234" not in answer.text
+    assert "001090012345" not in caplog.text and "0912345678" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -124,6 +154,7 @@ def test_id_number_is_stored_but_never_answered(api: Client, ctx: Context) -> No
         ({"legacy_address": {"province": "Hà Nội", "district": "Ba Đình", "ward": "Phúc Xá", "street": "1"}},
          "legacy_address"),
         ({"payment": {"agency_fee": -1}}, "payment.agency_fee"),
+        ({"kind": "pickup", "payment": {"agency_fee": 8000}}, "payment.agency_fee"),
         ({"payment": {"postage_payer": "courier"}}, "payment.postage_payer"),
     ],
 )  # fmt: skip
@@ -137,6 +168,15 @@ def test_money_is_kept_apart(api: Client) -> None:
     payment = {"postage_payer": "centre", "agency_fee": 8000, "declared_value": 500000}
     order = api.post("/v1/orders", json=order_body(payment=payment)).json()
     assert order["payment"] == payment
+
+
+def test_a_replay_answers_the_first_response_not_the_current_state(api: Client) -> None:
+    first = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-first"})
+    api.post(f"/v1/orders/{first.json()['id']}/cancel")
+    again = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-first"})
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.json()["status"] == "accepted"
+    assert api.get(f"/v1/orders/{first.json()['id']}").json()["status"] == "cancelled"
 
 
 def test_concurrent_duplicates_with_one_key_create_one_order(api: Client, ctx: Context) -> None:
@@ -171,6 +211,15 @@ def test_list_filters(api: Client) -> None:
     assert ids(created_to=delivery["created_at"]) == [delivery["id"]]
     bad = api.get("/v1/orders", params={"status": "teleported"})
     assert bad.status_code == 422 and _problem_field(bad) == "status"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+def test_a_crafted_cursor_is_a_problem_not_a_crash(api: Client, value: str) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(f"{value}|x".encode()).decode()
+    response = api.get("/v1/orders", params={"cursor": cursor})
+    assert response.status_code == 422 and _problem_field(response) == "cursor"
 
 
 def test_paging_never_skips_orders_created_at_the_same_instant(api: Client, ctx: Context) -> None:
@@ -229,6 +278,19 @@ def test_deadlines_follow_the_courier_acceptance_and_failed_attempts(api: Client
     assert deadlines["next_attempt_due"] == "2026-11-27"  # two working days after the failure
     assert deadlines["return_due"] is None
     assert date.fromisoformat(deadlines["next_attempt_due"]).weekday() < 5
+    # A second try the next day is no second invitation: two working days must pass (TT 17 Đ5.2.h).
+    next_day = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    ctx.store.update_order(order_id, now=next_day, events=[event(Status.DELIVERY_FAILED, next_day)])
+    deadlines = api.get(f"/v1/orders/{order_id}").json()["deadlines"]
+    assert (deadlines["failed_attempts"], deadlines["next_attempt_due"], deadlines["return_due"]) == (
+        2,
+        "2026-11-27",
+        None,
+    )
+    invited = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    ctx.store.update_order(order_id, now=invited, events=[event(Status.DELIVERY_FAILED, invited)])
+    deadlines = api.get(f"/v1/orders/{order_id}").json()["deadlines"]
+    assert (deadlines["next_attempt_due"], deadlines["return_due"]) == (None, "2026-11-30")
 
 
 def test_legacy_address_is_accepted_through_a_reported_conversion(api: Client, ctx: Context) -> None:

@@ -67,6 +67,10 @@ def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) ->
     if decision == "release":
         if not order.on_hold:
             raise DecisionRefused("only a round trip's delivery leg on hold can be released")
+        pickup = ctx.store.get_order(order.linked_order_id) if order.linked_order_id else None
+        if pickup is None or pickup.status is not Status.DELIVERED:
+            state = pickup.status.value if pickup else "missing"
+            raise DecisionRefused(f"the dossier has not reached the centre yet (pickup leg is {state!r})")
         due = now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds
         store = ctx.store
 
@@ -98,6 +102,14 @@ def _cancel_before_booking(ctx: Context, order: Order, now: datetime) -> str:
         current = store.get_order(order.id)
         if current is None or current.tracking_code is not None or current.status not in DECISIONS["cancel"]:
             raise DecisionRefused("the order changed meanwhile; look at it again")
+        if current.dispatch_attempts:
+            # A dispatch that timed out may have booked it after all: ask before cancelling only here.
+            client = ctx.courier(current.centre, current.courier)
+            booking = client.find(current.id)  # CourierUnavailable passes up: 503, try again
+            if booking is not None:
+                message = client.cancel(booking.tracking_code)
+                store.update_order(current.id, now=now, tracking_code=booking.tracking_code)
+                return message
         cancelled = Event(
             key=f"cancelled|{now.isoformat()}",
             status=Status.CANCELLED,

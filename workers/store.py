@@ -54,13 +54,16 @@ class Principal(Record, frozen=True, kw_only=True):
         return self.admin or scope in self.scopes
 
 
-class _IdemRecord(Record, frozen=True, kw_only=True):
+class Replay(Record, frozen=True, kw_only=True):
+    """What an Idempotency-Key remembers: the orders it created and the first answer, byte for byte."""
+
     order_ids: list[str]
     fingerprint: str
+    response: bytes
 
 
 PRINCIPAL = msgspec.json.Decoder(Principal)
-IDEM = msgspec.json.Decoder(_IdemRecord)
+IDEM = msgspec.json.Decoder(Replay)
 
 
 def digest(secret: str) -> str:
@@ -118,12 +121,13 @@ class Store:
         due_at: float,
         enqueue: Callable[[Pipeline, str], object],
         idempotency: tuple[str, str] | None = None,
-    ) -> tuple[list[Order], bool]:
+        response: bytes = b"",
+    ) -> Replay | None:
         """Store the orders (one, or a round trip's two legs) and their first jobs in one MULTI/EXEC.
 
-        Returns (orders, False) when the Idempotency-Key replays an earlier request (Stripe's rules:
-        same key and body within 24 h gives the first answer; another body is a conflict; concurrent
-        duplicates create one set of orders, because the key is WATCHed).
+        With an Idempotency-Key (key, body fingerprint), Stripe's rules: the same key and body within
+        24 h gets back the first `response` (a Replay); another body is a conflict; concurrent
+        duplicates create one set of orders, because the key is WATCHed. None: the orders are new.
         """
         centre = orders[0].centre
         idem_key = keys.idempotency(centre, idempotency[0]) if idempotency else None
@@ -135,9 +139,11 @@ class Store:
                         seen = pipe.get(idem_key)
                         if seen is not None:
                             pipe.unwatch()
-                            replayed = self._replay(IDEM.decode(seen), idempotency[1])
+                            replay = IDEM.decode(seen)
+                            if replay.fingerprint != idempotency[1]:
+                                raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
                             self.make_durable()  # the first answer may have been a 503 before the fsync
-                            return replayed, False
+                            return replay
                     pipe.multi()
                     for order in orders:
                         pipe.set(keys.order(order.id), ENCODE(order))
@@ -147,22 +153,14 @@ class Store:
                             pipe.zadd(keys.DUE, {order.id: due_at})
                             enqueue(pipe, order.id)
                     if idem_key is not None and idempotency is not None:
-                        record = _IdemRecord(order_ids=[o.id for o in orders], fingerprint=idempotency[1])
+                        record = Replay(order_ids=[o.id for o in orders], fingerprint=idempotency[1], response=response)
                         pipe.set(idem_key, ENCODE(record), ex=IDEMPOTENCY_SECONDS)
                     pipe.execute()
                     break
                 except redis.WatchError:
                     continue
         self.make_durable()
-        return list(orders), True
-
-    def _replay(self, seen: _IdemRecord, fingerprint: str) -> list[Order]:
-        if seen.fingerprint != fingerprint:
-            raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-        orders = [self.get_order(order_id) for order_id in seen.order_ids]
-        if any(order is None for order in orders):
-            raise UnknownOrder(",".join(seen.order_ids))
-        return [order for order in orders if order is not None]
+        return None
 
     def dossier_orders(self, centre: str, dossier_code: str) -> list[Order]:
         ids = sorted(m.decode() for m in self.client.smembers(keys.dossier(centre, dossier_code)))
