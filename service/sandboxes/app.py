@@ -1,32 +1,65 @@
-"""The sandbox server: every courier stand-in behind one port (`dossier-dispatch sandbox`)."""
+"""The sandbox server: every courier stand-in behind one port (`dossier-dispatch sandbox`), plus its controls."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aredis
-from litestar import Litestar
+from litestar import Litestar, Response, Router, get, put
+from litestar.params import FromPath, JSONBody
 
 from contracts.settings import Settings
-from service.sandboxes.ghn import GhnSandbox, router
+from service.sandboxes import ghn
+from service.sandboxes.base import Chaos, SandboxCore
 from workers.context import load_config, store_url
+
+
+def _controls(core: SandboxCore, couriers: list[str]) -> Router:
+    @put("/_sandbox/chaos", status_code=200)
+    async def set_chaos(data: JSONBody[Chaos]) -> Chaos:
+        """Latency, 503s, lost answers, duplicated and reordered callbacks, and the stories autoplay tells."""
+        await core.set_chaos(data)
+        return data
+
+    @get("/_sandbox/chaos")
+    async def read_chaos() -> Chaos:
+        return await core.chaos()
+
+    @get("/_sandbox/shipments/{courier:str}")
+    async def shipments(courier: FromPath[str]) -> Response[Any]:
+        """How many shipments each of our references created at this courier (more than 1: booked twice)."""
+        if courier not in couriers:
+            return Response({"error": f"no sandbox for {courier}"}, status_code=404)
+        return Response(await core.counts(courier))
+
+    return Router(path="/", route_handlers=[set_chaos, read_chaos, shipments])
 
 
 def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = None) -> Litestar:
     environ = os.environ if environ is None else environ
     client = aredis.Redis.from_url(store_url(settings))
-    ghn = GhnSandbox(settings, load_config(settings, environ), client)
+    core = SandboxCore(settings, client)
+    config = load_config(settings, environ)
+    sandboxes = [ghn.GhnSandbox(core, config)]
+    routers = [ghn.router(sandboxes[0])]
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.dd_sandbox_autoplay:
-            await ghn.resume()
+            for sandbox in sandboxes:
+                await sandbox.resume()
         try:
             yield
         finally:
-            await ghn.close()
+            await core.close()
             await client.aclose()
 
-    return Litestar(route_handlers=[router(ghn)], lifespan=[lifespan], debug=False, logging_config=None)
+    return Litestar(
+        route_handlers=[*routers, _controls(core, [s.name for s in sandboxes])],
+        lifespan=[lifespan],
+        debug=False,
+        logging_config=None,
+    )
