@@ -12,10 +12,18 @@ from contracts.settings import Settings
 
 
 class CourierAccount(Record, frozen=True, kw_only=True):
+    """One centre's contract with one courier. Which fields a courier uses is said in its module."""
+
     base_url: str
-    token: str
-    shop_id: int | None = None
+    token: str = ""  # static tokens (GHN, GHTK); Viettel Post and VNPost log in with username/password
+    shop_id: int | None = None  # GHN ShopId
+    username: str | None = None  # Viettel Post, VNPost
+    password: str | None = None
+    customer_code: str | None = None  # VNPost customerCode / contractCode
+    partner_code: str | None = None  # GHTK X-Client-Source
     callback_secret: str
+    callback_ips: tuple[str, ...] = ()  # VNPost posts from listed addresses (its IP allow-list)
+    options: dict[str, str] = {}  # courier-specific settings that the reference marks VERIFY
     timeout_seconds: float = 10.0
 
     @property
@@ -92,13 +100,25 @@ DEMO_PROCEDURES: dict[str, Procedure] = {
 def dev_config(settings: Settings) -> Config:
     """The dev world: one demo centre in Hà Nội with one sandbox account per courier."""
     secret = settings.dd_dev_callback_secret or ""
-    ghn = CourierAccount(
-        base_url=f"{settings.sandbox_url}/ghn/shiip/public-api",
-        token="sandbox-ghn-token",
-        shop_id=885,
-        callback_secret=secret,
-        timeout_seconds=settings.dd_courier_timeout_seconds,
-    )
+    sandbox, timeout = settings.sandbox_url, settings.dd_courier_timeout_seconds
+    couriers = {
+        "ghn": CourierAccount(
+            base_url=f"{sandbox}/ghn/shiip/public-api", token="sandbox-ghn-token", shop_id=885,
+            callback_secret=secret, timeout_seconds=timeout,
+        ),
+        "ghtk": CourierAccount(
+            base_url=f"{sandbox}/ghtk", token="sandbox-ghtk-token", partner_code="S-DEMO",
+            callback_secret=secret, timeout_seconds=timeout,
+        ),
+        "viettelpost": CourierAccount(
+            base_url=f"{sandbox}/viettelpost", username="demo@dossier-dispatch.vn", password="sandbox-vtp-password",
+            callback_secret=secret, timeout_seconds=timeout,
+        ),
+        "vnpost": CourierAccount(
+            base_url=f"{sandbox}/vnpost", username="demo", password="sandbox-vnpost-password",
+            customer_code="DEMO01", callback_secret=secret, callback_ips=("127.0.0.1",), timeout_seconds=timeout,
+        ),
+    }  # fmt: skip
     demo = Centre(
         code=DEMO_CENTRE,
         name="Trung tâm Phục vụ hành chính công (demo)",
@@ -106,7 +126,7 @@ def dev_config(settings: Settings) -> Config:
         street="1 Tràng Tiền",
         ward_code="00070",  # Phường Hoàn Kiếm
         province_code="01",  # Thành phố Hà Nội
-        couriers={"ghn": ghn},
+        couriers=couriers,
         default_courier="ghn",
         procedures=DEMO_PROCEDURES,
     )

@@ -119,6 +119,7 @@ def prepare(
                 documents=tuple(payload.documents),
                 documents_to_recover=tuple(payload.documents_to_recover) if kind is Kind.DELIVERY else (),
                 payment=payload.payment,
+                proof_of_delivery=payload.proof_of_delivery,
                 courier=courier,
                 status=Status.ACCEPTED,
                 linked_order_id=linked,

@@ -104,6 +104,7 @@ class OrderCreate(Inbound, kw_only=True):
     documents: DocumentList
     documents_to_recover: Annotated[list[Document], msgspec.Meta(max_length=50)] = []
     payment: Payment = msgspec.field(default_factory=Payment)
+    proof_of_delivery: bool = False  # báo phát: a signed receipt comes back to the centre
     courier: Courier | None = None
 
 
@@ -122,6 +123,7 @@ class Order(Record, frozen=True, kw_only=True):
     documents: tuple[Document, ...]
     documents_to_recover: tuple[Document, ...] = ()
     payment: Payment = msgspec.field(default_factory=Payment)
+    proof_of_delivery: bool = False
     courier: Courier
     status: Status
     tracking_code: str | None = None

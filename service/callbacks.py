@@ -55,7 +55,7 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     centres = [
         centre.code
         for centre in ctx.config.centres.values()
-        if courier in centre.couriers and verify(incoming, centre.couriers[courier].callback_secret)
+        if courier in centre.couriers and verify(incoming, centre.couriers[courier])
     ]
     if not centres:
         log.warning("refused %s callback from %s: authentication failed (sha256 %s)", courier, remote, receipt)

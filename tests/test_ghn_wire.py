@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from contracts.config import dev_config
+from contracts.config import CourierAccount, dev_config
 from contracts.couriers import VIETNAM, CallbackRequest, build_shipment, ghn
 from contracts.intake import prepare
 from contracts.orders import OrderCreate
@@ -131,10 +131,25 @@ def test_callback_token_must_match_secret() -> None:
     def request(query: dict[str, str]) -> CallbackRequest:
         return CallbackRequest(query=query, headers={}, body=b"{}", remote="127.0.0.1")
 
-    assert ghn.authenticate(request({"token": "s3cret"}), "s3cret")
-    assert not ghn.authenticate(request({"token": "wrong"}), "s3cret")
-    assert not ghn.authenticate(request({}), "s3cret")
-    assert not ghn.authenticate(request({"token": ""}), "")
+    account = CourierAccount(base_url="http://ghn", callback_secret="s3cret")
+    assert ghn.authenticate(request({"token": "s3cret"}), account)
+    assert not ghn.authenticate(request({"token": "wrong"}), account)
+    assert not ghn.authenticate(request({}), account)
+    empty = CourierAccount(base_url="http://ghn", callback_secret="")
+    assert not ghn.authenticate(request({"token": ""}), empty)
+
+
+def test_detail_log_becomes_status_updates_for_polling() -> None:
+    body = msgspec.json.decode(fixture("ghn", "detail_ok.json"))
+    body["data"]["log"] = [
+        {"status": "picked", "updated_date": "2026-11-21T03:00:00Z"},
+        {"status": "delivering", "updated_date": "2026-11-22T02:00:00Z"},
+    ]
+    updates = ghn.detail_updates(ghn.decode_detail(msgspec.json.encode(body)))
+    assert [(u.status, u.reference, u.tracking_code) for u in updates] == [
+        (Status.PICKED_UP, "o01TESTORDER", "G8ADKBYD"),
+        (Status.OUT_FOR_DELIVERY, "o01TESTORDER", "G8ADKBYD"),
+    ]
 
 
 def test_money_follows_the_order_and_stays_within_ghn_limits() -> None:

@@ -80,11 +80,11 @@ def test_procedure_outside_the_catalogue_is_refused(api: Client) -> None:
 
 
 def test_public_postal_only_procedure_must_go_by_vnpost(api: Client) -> None:
-    response = api.post("/v1/orders", json=order_body(procedure_code="1.001612"))
-    assert response.status_code == 422 and _problem_field(response) == "courier"
-    assert "vnpost" in response.json()["detail"]
+    routed = api.post("/v1/orders", json=order_body(procedure_code="1.001612"))
+    assert routed.status_code == 201 and routed.json()["courier"] == "vnpost"
     chosen = api.post("/v1/orders", json=order_body(procedure_code="1.001612", courier="ghn"))
-    assert chosen.status_code == 422 and "public postal" in chosen.json()["detail"]
+    assert chosen.status_code == 422 and _problem_field(chosen) == "courier"
+    assert "public postal" in chosen.json()["detail"]
 
 
 def test_procedure_name_comes_from_the_catalogue(api: Client) -> None:

@@ -67,7 +67,6 @@ def test_idempotency_key_reused_with_other_body_is_a_conflict(api: Client) -> No
         (order_body(address={"province_code": "99", "ward_code": "00004", "street": "x"}), "address.province_code"),
         (order_body(address={"province_code": "01", "ward_code": "99999", "street": "x"}), "address.ward_code"),
         (order_body(address={"province_code": "79", "ward_code": "00004", "street": "x"}), "address.ward_code"),
-        (order_body(courier="ghtk"), "courier"),  # a real courier the demo centre has no account with
     ],
 )
 def test_bad_order_is_a_problem_naming_the_field(

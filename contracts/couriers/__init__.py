@@ -27,6 +27,8 @@ class Party(Record, frozen=True, kw_only=True):
     street: str
     ward_name: str
     province_name: str
+    ward_code: str = ""  # the 2025 unit codes, for couriers that take codes (VNPost's new communes)
+    province_code: str = ""
 
 
 class Shipment(Record, frozen=True, kw_only=True):
@@ -40,6 +42,8 @@ class Shipment(Record, frozen=True, kw_only=True):
     receiver_pays: bool = False  # postage collected from the receiver at delivery
     collect_amount: int = 0  # money the courier collects at delivery for the agency (lệ phí), VND
     declared_value: int = 0  # sets the compensation for loss instead of the 4x-postage default
+    home_pickup: bool = False  # the courier collects at the sender's home (a pickup order: VNPost GTG026)
+    proof_of_delivery: bool = False  # a signed delivery receipt comes back (báo phát: VNPost GTG001)
 
 
 class Booking(Record, frozen=True, kw_only=True):
@@ -71,13 +75,15 @@ class CallbackRequest(Record, frozen=True, kw_only=True):
     remote: str
 
 
-def party(name: str, phone: str, address: ResolvedAddress) -> Party:
+def party(name: str, phone: str, address: ResolvedAddress, codes: Address) -> Party:
     return Party(
         name=name,
         phone=phone,
         street=address.street,
         ward_name=address.ward_name,
         province_name=address.province_name,
+        ward_code=codes.ward_code,
+        province_code=codes.province_code,
     )
 
 
@@ -87,12 +93,9 @@ def build_shipment(order: Order, centre: Centre) -> Shipment:
     Only the name, phone and address of the person to meet go to the courier: no ID number, no
     dossier contents, no procedure (data minimisation, couriers-vn.md §9.26).
     """
-    citizen = party(order.citizen.name, order.citizen.phone, resolve(order.address))
-    office = party(
-        centre.name,
-        centre.phone,
-        resolve(Address(province_code=centre.province_code, ward_code=centre.ward_code, street=centre.street)),
-    )
+    centre_address = Address(province_code=centre.province_code, ward_code=centre.ward_code, street=centre.street)
+    citizen = party(order.citizen.name, order.citizen.phone, resolve(order.address), order.address)
+    office = party(centre.name, centre.phone, resolve(centre_address), centre_address)
     sender, receiver = (citizen, office) if order.kind is Kind.PICKUP else (office, citizen)
     pages = sum(document.count for document in order.documents)
     delivery = order.kind is Kind.DELIVERY
@@ -107,4 +110,6 @@ def build_shipment(order: Order, centre: Centre) -> Shipment:
         receiver_pays=delivery and order.payment.postage_payer == "citizen",
         collect_amount=order.payment.agency_fee if delivery else 0,
         declared_value=order.payment.declared_value,
+        home_pickup=order.kind is Kind.PICKUP,
+        proof_of_delivery=order.proof_of_delivery,
     )

@@ -8,6 +8,7 @@ from datetime import datetime
 import msgspec
 
 from contracts.base import Wire
+from contracts.config import CourierAccount
 from contracts.couriers import Booking, CallbackRequest, Shipment, StatusUpdate, as_vietnam_time
 from contracts.statuses import Status
 
@@ -217,6 +218,24 @@ def decode_created(body: bytes) -> Booking:
     )
 
 
+def detail_updates(detail: DetailData) -> list[StatusUpdate]:
+    """The history `shipping-order/detail` reports, as status updates (for polling quiet orders)."""
+    return [
+        StatusUpdate(
+            reference=detail.client_order_code or None,
+            tracking_code=detail.order_code,
+            raw_status=entry.status,
+            status=map_status(entry.status, ""),
+            raw_text=STATUS_TEXT.get(entry.status, ""),
+            reason_code=None,
+            reason=None,
+            event_time=as_vietnam_time(entry.updated_date),
+            location=None,
+        )
+        for entry in detail.log
+    ]
+
+
 def decode_detail(body: bytes) -> DetailData:
     return _DETAIL.decode(_unwrap(body))
 
@@ -271,8 +290,8 @@ def verify_callback(token: str | None, secret: str) -> bool:
     return hmac.compare_digest(token.encode(), secret.encode())
 
 
-def authenticate(request: CallbackRequest, secret: str) -> bool:
-    return verify_callback(request.query.get("token"), secret)
+def authenticate(request: CallbackRequest, account: CourierAccount) -> bool:
+    return verify_callback(request.query.get("token"), account.callback_secret)
 
 
 def callback_updates(body: bytes) -> list[StatusUpdate]:

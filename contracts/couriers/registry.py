@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from contracts.config import CourierAccount
 from contracts.couriers import CallbackRequest, StatusUpdate, ghn
 
-# request, secret -> genuine?
-AUTHENTICATE: dict[str, Callable[[CallbackRequest, str], bool]] = {
+# request, the account it claims to be for -> genuine?
+AUTHENTICATE: dict[str, Callable[[CallbackRequest, CourierAccount], bool]] = {
     ghn.NAME: ghn.authenticate,
 }
 

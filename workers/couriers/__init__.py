@@ -12,7 +12,7 @@ from typing import Protocol
 import httpx
 
 from contracts.config import CourierAccount
-from contracts.couriers import Booking, Shipment
+from contracts.couriers import Booking, Shipment, StatusUpdate
 
 
 class CourierError(Exception):
@@ -31,6 +31,8 @@ class CourierClient(Protocol):
     def create(self, shipment: Shipment) -> Booking: ...
 
     def find(self, reference: str) -> Booking | None: ...
+
+    def track(self, tracking_code: str) -> list[StatusUpdate]: ...
 
     def cancel(self, tracking_code: str) -> str: ...
 

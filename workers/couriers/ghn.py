@@ -6,7 +6,7 @@ import httpx
 import msgspec
 
 from contracts.config import CourierAccount
-from contracts.couriers import Booking, Shipment
+from contracts.couriers import Booking, Shipment, StatusUpdate
 from contracts.couriers import ghn as wire
 from workers.couriers import CourierRejected, CourierUnavailable, classify
 
@@ -55,6 +55,16 @@ class GhnClient:
         except msgspec.DecodeError as error:
             raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
         return Booking(tracking_code=detail.order_code)
+
+    def track(self, tracking_code: str) -> list[StatusUpdate]:
+        """GHN's history for a tracking code (`shipping-order/detail`), for orders whose callbacks went quiet."""
+        body = self._post("/v2/shipping-order/detail", msgspec.json.encode({"order_code": tracking_code}))
+        try:
+            return wire.detail_updates(wire.decode_detail(body))
+        except wire.EnvelopeError as error:
+            raise CourierRejected(f"GHN: {error}") from error
+        except msgspec.DecodeError as error:
+            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
 
     def _switch(self, action: str, tracking_code: str) -> str:
         """`switch-status/*` answers per order code; one refused code is a rejection with GHN's words."""
