@@ -24,6 +24,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_public_url: str | None = None  # where couriers reach our callbacks; default http://host:port
     dd_dispatch_deadline_seconds: int = 120
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout
+    dd_courier_concurrency: int = 8  # bookings running or queued at one courier at a time
     dd_sweep_interval_seconds: float = 5.0
     dd_log_level: str = "INFO"
 

@@ -18,6 +18,7 @@ from contracts.settings import Settings
 from service import problems
 from service.auth import authenticate, context
 from service.callbacks import receive_callback
+from service.couriers import courier_health
 from service.orders import OrderController, read_dossier
 from workers.context import Context, build
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
 
     handlers: Any = problems.HANDLERS
     app = Litestar(
-        route_handlers=[OrderController, read_dossier, receive_callback, health],
+        route_handlers=[OrderController, read_dossier, courier_health, receive_callback, health],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
         exception_handlers=handlers,
         lifespan=[lifespan],

@@ -74,7 +74,7 @@ def run_worker(queue_name: str, burst: bool = False) -> None:
     from rq.serializers import JSONSerializer
 
     from workers.context import current
-    from workers.jobs import QUEUES, queue
+    from workers.queues import QUEUES, queue
 
     if queue_name not in QUEUES:
         sys.exit(f"unknown queue {queue_name!r}; one of {', '.join(QUEUES)}")
@@ -90,7 +90,7 @@ def run_scheduler(settings: Settings) -> None:
     """Enqueue the periodic sweep; a lock keeps a second scheduler idle until the first one dies."""
     from workers import keys
     from workers.context import current
-    from workers.jobs import queue
+    from workers.queues import queue
 
     ctx = current()
     client = ctx.store.client
@@ -153,7 +153,7 @@ def run_dev(settings: Settings) -> int:
 
     current().store.save_api_key(env["DD_DEV_API_KEY"], Principal(centre=DEMO_CENTRE))
 
-    from workers.jobs import QUEUES
+    from workers.queues import QUEUES
 
     def spawn(part: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "service.cli", *part], env=env)

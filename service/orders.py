@@ -30,7 +30,7 @@ from service.problems import ProblemError, documented
 from workers import keys
 from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
-from workers.jobs import enqueue_dispatch
+from workers.dispatch import enqueue_dispatch
 from workers.store import Principal
 
 

@@ -9,7 +9,8 @@ from contracts.statuses import Status
 from tests.conftest import SECRET, fixture, order_body
 from workers import keys
 from workers.context import Context
-from workers.jobs import ingest_callbacks, queue
+from workers.jobs import ingest_callbacks
+from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
 

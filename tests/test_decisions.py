@@ -13,7 +13,7 @@ from contracts.events import Event
 from contracts.statuses import Status
 from tests.conftest import fixture, order_body
 from workers.context import Context
-from workers.jobs import dispatch_order
+from workers.dispatch import dispatch_order
 
 Client = TestClient  # type: ignore[type-arg]
 GHN = "http://127.0.0.1:18999/ghn/shiip/public-api/v2"

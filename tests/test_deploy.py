@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from workers.jobs import QUEUES
+from workers.queues import QUEUES
 
 ROOT = Path(__file__).parent.parent
 

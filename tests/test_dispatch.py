@@ -13,7 +13,8 @@ from contracts.statuses import Status
 from tests.conftest import fixture, order_body
 from workers.context import Context
 from workers.couriers import CourierUnavailable
-from workers.jobs import dispatch_order, queue
+from workers.dispatch import dispatch_order
+from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
 GHN = "http://127.0.0.1:18999/ghn/shiip/public-api/v2/shipping-order"
@@ -137,6 +138,56 @@ def test_a_job_that_read_before_another_booked_does_not_book_again(
     assert len(httpx_mock.get_requests()) == 1
 
 
-def test_dispatch_job_id_is_the_orders(api: Client, ctx: Context) -> None:
+def test_the_orders_own_transaction_admits_it_and_admission_queues_a_rate_limited_booking(
+    api: Client, ctx: Context
+) -> None:
+    from workers.dispatch import admit_order
+
     order_id = _create(api)
-    assert [j.id for j in queue("dispatch", ctx.store.client).get_jobs()] == [f"dispatch-{order_id}"]
+    dispatch = queue("dispatch", ctx.store.client)
+    assert [j.id for j in dispatch.get_jobs()] == [f"admit-{order_id}"]
+    dispatch.empty()
+    assert admit_order(order_id) == "queued"
+    [booking] = dispatch.get_jobs()
+    assert (booking.id, booking.rate_limit_key, booking.rate_limit_concurrency) == (
+        f"dispatch-{order_id}",
+        "courier-ghn",
+        ctx.settings.dd_courier_concurrency,
+    )
+
+
+def test_an_open_circuit_stops_calls_to_a_failing_courier_until_its_cooldown(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.breaker import Breaker
+
+    ids = [_create(api) for _ in range(6)]
+    for _ in range(5):
+        httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
+    for order_id in ids[:5]:
+        with pytest.raises(CourierUnavailable):
+            dispatch_order(order_id)
+    assert Breaker(ctx.store.client, "ghn").view().state == "open"
+    with pytest.raises(CourierUnavailable, match="circuit is open"):
+        dispatch_order(ids[5])  # no call made: pytest-httpx would fail on an unexpected request
+    order = ctx.store.get_order(ids[5])
+    assert order is not None and order.dispatch_attempts == 0
+    couriers = {c["courier"]: c for c in api.get("/v1/couriers").json()["couriers"]}
+    assert couriers["ghn"]["state"] == "open" and couriers["ghn"]["consecutive_failures"] == 5
+
+
+def test_a_half_open_circuit_lets_one_trial_through_and_closes_on_success(ctx: Context) -> None:
+    from workers.breaker import Breaker
+
+    breaker = Breaker(ctx.store.client, "ghtk", threshold=2, cooldown=30)
+    breaker.failed(now=1000)
+    assert breaker.allow(now=1001)  # one failure is not enough
+    breaker.failed(now=1000)
+    assert not breaker.allow(now=1010)
+    assert breaker.view(now=1031).state == "half_open"
+    assert breaker.allow(now=1031) and not breaker.allow(now=1031)  # one trial only
+    breaker.failed(now=1032)  # the trial failed: open again for a fresh cooldown
+    assert breaker.view(now=1040).state == "open"
+    assert breaker.allow(now=1063)
+    breaker.succeeded()
+    assert breaker.view().state == "closed" and breaker.allow()

@@ -34,6 +34,7 @@ def _operations(settings_: Settings, ctx: Context) -> list[schemathesis.APIOpera
         "POST /v1/orders/{order_id}/return",
         "POST /v1/orders/{order_id}/release",
         "GET /v1/dossiers/{dossier_code}",
+        "GET /v1/couriers",
         "POST /v1/callbacks/{courier}",
         "GET /health",
     ],

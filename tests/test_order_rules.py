@@ -16,7 +16,7 @@ from contracts.statuses import Status
 from tests.conftest import order_body
 from workers import keys
 from workers.context import Context
-from workers.jobs import queue
+from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -50,7 +50,7 @@ def test_releasing_the_delivery_leg_queues_its_dispatch_once(api: Client, ctx: C
     ctx.store.update_order(pickup["id"], now=now, events=[handed_over])
     released = api.post(f"/v1/orders/{leg}/release")
     assert released.status_code == 200 and released.json()["on_hold"] is False
-    assert f"dispatch-{leg}" in [j.id for j in queue("dispatch", ctx.store.client).get_jobs()]
+    assert f"admit-{leg}" in [j.id for j in queue("dispatch", ctx.store.client).get_jobs()]
     again = api.post(f"/v1/orders/{leg}/release")
     assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
 

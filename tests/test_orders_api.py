@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from tests.conftest import OTHER_KEY, order_body
 from workers import keys
 from workers.context import Context
-from workers.jobs import queue
+from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -23,7 +23,7 @@ def test_create_stores_order_and_dispatch_job_together(api: Client, ctx: Context
     assert response.headers["location"] == f"/v1/orders/{order['id']}"
     assert ctx.store.get_order(order["id"]) is not None
     jobs = queue("dispatch", ctx.store.client).get_jobs()
-    assert [(j.func_name, list(j.args)) for j in jobs] == [("workers.jobs.dispatch_order", [order["id"]])]
+    assert [(j.func_name, list(j.args)) for j in jobs] == [("workers.dispatch.admit_order", [order["id"]])]
     assert ctx.store.client.zscore(keys.DUE, order["id"]) is not None
 
 

@@ -16,7 +16,7 @@ from contracts.statuses import Status
 from workers import keys
 from workers.context import Context
 from workers.couriers import CourierRejected
-from workers.jobs import enqueue_dispatch
+from workers.dispatch import enqueue_dispatch
 from workers.store import UnknownOrder
 
 Decision = Literal["cancel", "redeliver", "return", "release"]

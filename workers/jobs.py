@@ -1,4 +1,4 @@
-"""RQ jobs and their enqueue functions: jobs take ids, re-read state, and are idempotent."""
+"""Ingest and sweep jobs: apply stored raw callbacks, and re-enqueue what RQ may have lost."""
 
 from __future__ import annotations
 
@@ -10,102 +10,24 @@ from datetime import UTC, datetime
 import msgspec
 import redis
 from redis.client import Pipeline
-from rq import Queue, Retry
-from rq.serializers import JSONSerializer
+from rq import Retry
 
-from contracts.couriers import build_shipment
 from contracts.couriers.registry import DECODE
 from contracts.events import Event, event_key
 from contracts.statuses import Status
 from workers import keys
 from workers.context import current
-from workers.couriers import CourierRejected
+from workers.dispatch import enqueue_booking
+from workers.queues import queue
 from workers.store import UnknownOrder
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("dispatch", "ingest", "notify", "sweep")
 INGEST_BATCH = 200
-
-
-def queue(name: str, connection: redis.Redis) -> Queue:
-    return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-# -- dispatch -------------------------------------------------------------------------------------
-def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline | None = None) -> None:
-    queue("dispatch", connection).enqueue_call(
-        "workers.jobs.dispatch_order",
-        args=(order_id,),
-        job_id=f"dispatch-{order_id}",
-        timeout=120,
-        result_ttl=0,
-        failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=5, interval=[2, 10, 30, 60, 120]),
-        pipeline=pipeline,
-    )
-
-
-def dispatch_order(order_id: str) -> str:
-    """Book the order at its courier once: look our reference up first whenever an earlier try may have."""
-    ctx = current()
-    store = ctx.store
-    order = store.get_order(order_id)
-    if order is None or order.status is not Status.ACCEPTED:
-        return "nothing to do"
-    lock = keys.dispatch_lock(order_id)
-    centre = ctx.config.centres.get(order.centre)
-    account = centre.couriers.get(order.courier) if centre else None  # missing: refused below, under the lock
-    if not store.client.set(lock, os.getpid(), nx=True, ex=account.lock_seconds if account else 60):
-        return "another worker is dispatching it"
-    try:
-        # Read again under the lock: a job that read before another one booked must not book again.
-        order = store.get_order(order_id)
-        if order is None or order.status is not Status.ACCEPTED:
-            return "nothing to do"
-        order = store.update_order(order_id, now=_now(), dispatch_attempts=order.dispatch_attempts + 1)
-        try:
-            client = ctx.courier(order.centre, order.courier)
-            # After a timeout the courier may hold the order already: ask before booking again.
-            booking = client.find(order.id) if order.dispatch_attempts > 1 else None
-            if booking is None:
-                booking = client.create(build_shipment(order, ctx.centre(order.centre)))
-        except CourierRejected as refusal:
-            now = _now()
-            failed = Event(
-                key=f"dispatch_failed|{order.dispatch_attempts}",
-                status=Status.DISPATCH_FAILED,
-                courier=order.courier,
-                raw_status="rejected",
-                raw_text=str(refusal)[:1000],
-                event_time=now,
-                received_at=now,
-                source="api",
-            )
-            store.update_order(order_id, now=now, events=[failed], dispatch_error=str(refusal)[:1000])
-            log.warning("order %s refused by %s: %s", order_id, order.courier, refusal)
-            return "rejected"
-        now = _now()
-        booked = Event(
-            key=event_key(order.courier, booking.tracking_code, "booked", now, None),
-            status=Status.BOOKED,
-            courier=order.courier,
-            raw_status="booked",
-            raw_text="Courier accepted the order",
-            event_time=now,
-            received_at=now,
-            source="api",
-            tracking_code=booking.tracking_code,
-        )
-        store.update_order(order_id, now=now, events=[booked], tracking_code=booking.tracking_code, dispatch_error=None)
-        log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
-        return "booked"
-    finally:
-        store.client.delete(lock)
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -200,7 +122,7 @@ def sweep(now: float | None = None) -> int:
         if order is None or order.status is not Status.ACCEPTED:
             store.client.zrem(keys.DUE, order_id)
             continue
-        enqueue_dispatch(store.client, order_id)
+        enqueue_booking(store.client, order_id, order.courier, ctx.settings.dd_courier_concurrency)
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind

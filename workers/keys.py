@@ -58,5 +58,9 @@ def dispatch_lock(order_id: str) -> str:
     return f"{PREFIX}:lock:dispatch:{order_id}"
 
 
+def breaker(courier: str) -> str:
+    return f"{PREFIX}:breaker:{courier}"
+
+
 SCHEDULER_LOCK = f"{PREFIX}:lock:scheduler"
 FSYNC_PROBE = f"{PREFIX}:fsync-probe"  # written just before WAITAOF, see Store.make_durable
