@@ -52,6 +52,7 @@ class Centre(Record, frozen=True, kw_only=True):
     province_code: str
     couriers: dict[str, CourierAccount]
     default_courier: str | None = None
+    default_couriers: dict[str, str] = {}  # by kind ("pickup", "delivery"), before default_courier
     # Empty: every procedure may go by post. Otherwise only the listed codes, as each entry says.
     procedures: dict[str, Procedure] = {}
 

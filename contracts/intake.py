@@ -56,14 +56,17 @@ def procedure_for(centre: Centre, code: str, name: str | None) -> Procedure:
     return procedure
 
 
-def courier_for(centre: Centre, requested: Courier | None, procedure: Procedure) -> Courier:
-    """The order's own courier, else the centre's default; always VNPost where only BCCI may carry it."""
+def courier_for(centre: Centre, requested: Courier | None, procedure: Procedure, kind: Kind) -> Courier:
+    """The order's own courier, else the centre's default for the kind, else its default; always
+    VNPost where only the public postal service (BCCI) may carry the procedure."""
     if procedure.public_postal_only:
         if requested not in (None, Courier.VNPOST):
             raise FieldError("courier", "this procedure may go only by the public postal service (vnpost)")
         chosen: str | None = Courier.VNPOST
     else:
-        chosen = requested or centre.default_courier
+        # A round trip is routed as its first leg, the pickup.
+        leg = Kind.PICKUP if kind is Kind.ROUND_TRIP else kind
+        chosen = requested or centre.default_couriers.get(leg.value) or centre.default_courier
     if chosen is None or chosen not in centre.couriers:
         raise FieldError("courier", f"centre {centre.code} has no account with courier {chosen!r}")
     return Courier(chosen)
@@ -89,7 +92,7 @@ def prepare(
     """One order per leg: a round trip is a pickup now and a delivery on hold until the result is ready."""
     check_parties(payload)
     procedure = procedure_for(centre, payload.procedure_code, payload.procedure_name)
-    courier = courier_for(centre, payload.courier, procedure)
+    courier = courier_for(centre, payload.courier, procedure, payload.kind)
     address, note = _address(payload)
     resolve(address)  # an unknown or mismatched unit is refused here, naming the field
     citizen = Citizen(

@@ -184,14 +184,21 @@ Ctrl-C stops everything.""",
         flush=True,
     )
     code = 0
+    restarts: list[float] = []
     try:
-        while not received:
-            dead = [(part, child) for part, child in zip(parts, children, strict=True) if child.poll() is not None]
-            if dead:
-                part, child = dead[0]
-                print(f"{' '.join(part)} exited with {child.returncode}; stopping everything", file=sys.stderr)
-                code = 1
-                break
+        while not received and code == 0:
+            for index, (part, child) in enumerate(zip(parts, children, strict=True)):
+                if child.poll() is None:
+                    continue
+                # A crashed part is restarted, as a supervisor would; a part that keeps crashing stops all.
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 10:
+                    print(f"{' '.join(part)} keeps exiting ({child.returncode}); stopping everything", file=sys.stderr)
+                    code = 1
+                    break
+                print(f"{' '.join(part)} exited with {child.returncode}; restarting it", file=sys.stderr, flush=True)
+                children[index] = spawn(part)
             time.sleep(0.2)
     finally:
         for child in children:

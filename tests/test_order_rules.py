@@ -332,3 +332,20 @@ def test_the_readme_order_body_is_accepted(api: Client) -> None:
     block = readme.split("### The order body", 1)[1].split("```json", 1)[1].split("```", 1)[0]
     response = api.post("/v1/orders", content=block.encode(), headers={"content-type": "application/json"})
     assert response.status_code == 201, response.text
+
+
+def test_routing_follows_the_centres_default_for_the_kind() -> None:
+    from contracts.config import dev_config
+    from contracts.intake import courier_for
+    from contracts.orders import Courier, Kind
+    from contracts.settings import Settings
+
+    centre = msgspec.structs.replace(
+        dev_config(Settings()).centres[DEMO_CENTRE], default_couriers={"pickup": "vnpost", "delivery": "ghtk"}
+    )
+    plain = centre.procedures["1.001234"]
+    assert courier_for(centre, None, plain, Kind.PICKUP) is Courier.VNPOST
+    assert courier_for(centre, None, plain, Kind.DELIVERY) is Courier.GHTK
+    assert courier_for(centre, None, plain, Kind.ROUND_TRIP) is Courier.VNPOST
+    assert courier_for(centre, Courier.GHN, plain, Kind.DELIVERY) is Courier.GHN  # the order's own choice wins
+    assert courier_for(centre, None, centre.procedures["1.001612"], Kind.DELIVERY) is Courier.VNPOST
