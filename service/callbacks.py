@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
-from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN
+from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN, REDACT
 from service.auth import context
 from service.problems import documented, problem
 from workers.jobs import enqueue_ingest
@@ -67,7 +67,7 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     fields: dict[str, bytes | str] = {
         **audit,
         "centres": ",".join(centres),
-        "body": body,
+        "body": REDACT[courier](body) if courier in REDACT else body,
         "query": msgspec.json.encode({k: v for k, v in query.items() if k not in _SECRET_QUERY}),
         "headers": msgspec.json.encode({k: v for k, v in headers.items() if k not in _SECRET_HEADERS}),
         "received_ms": str(int(time.time() * 1000)),

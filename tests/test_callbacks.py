@@ -166,3 +166,15 @@ def test_status_is_derived_the_same_whatever_the_arrival_order(api: Client, ctx:
         ingest_callbacks("ghn")  # apply one at a time, in the wrong order
     order = ctx.store.get_order(order_id)
     assert order is not None and order.status is Status.DELIVERED
+
+
+def test_a_secret_in_the_body_is_not_kept_with_the_raw_callback(api: Client, ctx: Context) -> None:
+    order_id = api.post("/v1/orders", json=order_body(courier="viettelpost")).json()["id"]
+    payload = msgspec.json.decode(fixture("viettelpost", "callback_delivered.json"))
+    payload["DATA"]["ORDER_REFERENCE"] = order_id
+    response = api.post("/v1/callbacks/viettelpost", content=msgspec.json.encode(payload))
+    assert response.status_code == 200
+    [(_entry, fields)] = ctx.store.client.xrange(keys.callbacks("viettelpost"))
+    assert SECRET.encode() not in fields[b"body"] and b'"TOKEN":"[redacted]"' in fields[b"body"]
+    assert ingest_callbacks("viettelpost") == 1
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"

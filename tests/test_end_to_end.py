@@ -79,3 +79,18 @@ def test_without_autoplay_the_feed_is_driven_by_hand(tmp_path: Path) -> None:
         assert forged.status_code == 401
     finally:
         running.stop()
+
+
+def test_every_courier_books_and_reports_back_through_its_own_wire_format(system: System) -> None:
+    sandbox = f"http://127.0.0.1:{system.sandbox_port}"
+    couriers = [
+        c
+        for c in ("ghn", "ghtk", "viettelpost", "vnpost")
+        if httpx.get(f"{sandbox}/_sandbox/shipments/{c}").status_code == 200
+    ]
+    orders = {c: system.api.post("/v1/orders", json=order_body(courier=c)).json()["id"] for c in couriers}
+    for courier, order_id in orders.items():
+        order = system.wait_for(order_id, "delivered")
+        assert order["courier"] == courier and order["tracking_code"]
+        sources = {e["source"] for e in system.api.get(f"/v1/orders/{order_id}/events").json()["events"]}
+        assert sources == {"api", "push"}

@@ -50,9 +50,13 @@ def classify(response: httpx.Response) -> None:
 
 
 def client_for(courier: str, account: CourierAccount, http: httpx.Client) -> CourierClient:
-    from workers.couriers import ghn
+    from workers.couriers import ghn, ghtk, viettelpost
 
-    factories = {"ghn": ghn.GhnClient}
+    factories: dict[str, type[CourierClient]] = {
+        "ghn": ghn.GhnClient,
+        "ghtk": ghtk.GhtkClient,
+        "viettelpost": viettelpost.ViettelPostClient,
+    }
     if courier not in factories:
         raise CourierRejected(f"no adapter for courier {courier!r} yet")
     return factories[courier](account, http)
