@@ -12,7 +12,7 @@ from litestar import Litestar, Response, Router, get, put
 from litestar.params import FromPath, JSONBody
 
 from contracts.settings import Settings
-from service.sandboxes import ghn, ghtk, viettelpost
+from service.sandboxes import ghn, ghtk, viettelpost, vnpost
 from service.sandboxes.base import Chaos, SandboxCore
 from workers.context import load_config, store_url
 
@@ -44,13 +44,14 @@ def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = N
     core = SandboxCore(settings, client)
     config = load_config(settings, environ)
     ghn_sandbox, ghtk_sandbox = ghn.GhnSandbox(core, config), ghtk.GhtkSandbox(core, config)
-    vtp_sandbox = viettelpost.ViettelPostSandbox(core, config)
-    sandboxes: list[ghn.GhnSandbox | ghtk.GhtkSandbox | viettelpost.ViettelPostSandbox] = [
-        ghn_sandbox,
-        ghtk_sandbox,
-        vtp_sandbox,
+    vtp_sandbox, vnpost_sandbox = viettelpost.ViettelPostSandbox(core, config), vnpost.VnpostSandbox(core, config)
+    sandboxes: list[Any] = [ghn_sandbox, ghtk_sandbox, vtp_sandbox, vnpost_sandbox]
+    routers = [
+        ghn.router(ghn_sandbox),
+        ghtk.router(ghtk_sandbox),
+        viettelpost.router(vtp_sandbox),
+        vnpost.router(vnpost_sandbox),
     ]
-    routers = [ghn.router(ghn_sandbox), ghtk.router(ghtk_sandbox), viettelpost.router(vtp_sandbox)]
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -135,6 +135,9 @@ class SandboxCore:
         task.add_done_callback(self.tasks.discard)
 
     async def close(self) -> None:
-        for task in list(self.tasks):
+        tasks = list(self.tasks)
+        for task in tasks:
             task.cancel()
+        # Wait for them to unwind: a story cancelled mid-call must not outlive the store client.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.http.aclose()

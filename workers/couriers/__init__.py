@@ -50,12 +50,13 @@ def classify(response: httpx.Response) -> None:
 
 
 def client_for(courier: str, account: CourierAccount, http: httpx.Client) -> CourierClient:
-    from workers.couriers import ghn, ghtk, viettelpost
+    from workers.couriers import ghn, ghtk, viettelpost, vnpost
 
     factories: dict[str, type[CourierClient]] = {
         "ghn": ghn.GhnClient,
         "ghtk": ghtk.GhtkClient,
         "viettelpost": viettelpost.ViettelPostClient,
+        "vnpost": vnpost.VnpostClient,
     }
     if courier not in factories:
         raise CourierRejected(f"no adapter for courier {courier!r} yet")
