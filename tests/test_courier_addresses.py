@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from contracts.config import DEMO_CENTRE, dev_config
-from contracts.couriers import build_shipment, ghn, ghtk, viettelpost
+from contracts.couriers import build_shipment, ghn, ghtk, viettelpost, vnpost
 from contracts.intake import prepare
 from contracts.orders import OrderCreate
 from contracts.settings import Settings
@@ -58,3 +58,25 @@ def test_viettelpost_gets_the_full_address_as_text_while_its_id_table_is_empty(
     assert viettelpost.create_path(shipment).endswith("createOrderNlp")
     raw = viettelpost.encode_shipment(shipment, CENTRE.couriers["viettelpost"], now=datetime.now(UTC)).decode()
     assert ward_name in raw and province_name in raw
+
+
+@pytest.mark.parametrize(("province", "ward", "province_name", "ward_name"), WARDS)
+def test_vnpost_gets_the_two_level_codes_with_the_vnpost_district(
+    province: str, ward: str, province_name: str, ward_name: str
+) -> None:
+    shipment = _shipment("vnpost", province, ward)
+    sent = msgspec.json.decode(vnpost.encode_shipment(shipment, CENTRE.couriers["vnpost"]))
+    order = sent.get("informationOrder", sent)
+    got = {k: v for k, v in _flatten(order).items() if k.startswith("receiver") and k.endswith("Code")}
+    assert got == {"receiverProvinceCode": province, "receiverDistrictCode": "VNPOST", "receiverCommuneCode": ward}
+
+
+def _flatten(value: object) -> dict[str, object]:
+    found: dict[str, object] = {}
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found.update(_flatten(inner) if isinstance(inner, dict | list) else {key: inner})
+    elif isinstance(value, list):
+        for inner in value:
+            found.update(_flatten(inner))
+    return found
