@@ -129,6 +129,39 @@ class SandboxCore:
                 if self.random.random() < chaos.duplicate_rate:
                     await post(item)
 
+    async def continue_story(
+        self,
+        order: Any,
+        save: Callable[[Any], Awaitable[None]],
+        record: Callable[[Any], Awaitable[Any]],
+        post: Callable[[Any], Awaitable[bool]],
+    ) -> None:
+        """Play the rest of a shipment's story (`order.story`, `order.played` steps recorded so far).
+
+        Resuming re-posts the last step recorded: it may never have reached us, and we dedupe repeats.
+        """
+        start = max(0, order.played - 1)
+        if start:
+            order.played = start
+            await save(order)
+        await self.play(order.story[start:], record, post)
+
+    async def resume_stories(
+        self,
+        courier: str,
+        load: Callable[[str], Awaitable[Any]],
+        finished: Callable[[Any], bool],
+        play: Callable[[Any], Coroutine[Any, Any, Any]],
+    ) -> int:
+        """Carry on with parcels in flight after a restart: a courier keeps moving them while we are down."""
+        resumed = 0
+        async for key in self.store.scan_iter(match=f"sbx:{courier}:order:*", count=500):
+            order = await load(key.decode().rsplit(":", 1)[1])
+            if order is not None and not finished(order) and order.played < len(order.story):
+                self.spawn(play(order))
+                resumed += 1
+        return resumed
+
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)

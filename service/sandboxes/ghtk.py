@@ -250,23 +250,13 @@ class GhtkSandbox:
     async def _play(self, label: str) -> None:
         order = await self._load(label)
         if order is not None:
-            # Resuming re-posts the last step recorded: it may never have reached us (we dedupe repeats).
-            start = max(0, order.played - 1)
-            if start:
-                order.played = start
-                await self._save(order)
-            steps = order.story[start:]
-            await self.core.play(steps, lambda step: self._record(label, step), self._post)
+            await self.core.continue_story(order, self._save, lambda step: self._record(label, step), self._post)
 
     async def resume(self) -> int:
         """Carry on with parcels in flight: a courier keeps moving them while our side is down."""
-        resumed = 0
-        async for key in self.store.scan_iter(match="sbx:ghtk:order:*", count=500):
-            order = await self._load(key.decode().rsplit(":", 1)[1])
-            if order is not None and order.status_id not in _FINAL and order.played < len(order.story):
-                self.core.spawn(self._play(order.label))
-                resumed += 1
-        return resumed
+        return await self.core.resume_stories(
+            "ghtk", self._load, lambda order: order.status_id in _FINAL, lambda order: self._play(order.label)
+        )
 
 
 def _check(body: CreateIn) -> str | None:

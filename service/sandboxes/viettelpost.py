@@ -237,23 +237,13 @@ class ViettelPostSandbox:
     async def _play(self, order_number: str) -> None:
         order = await self._load(order_number)
         if order is not None:
-            # Resuming re-posts the last step recorded: it may never have reached us (we dedupe repeats).
-            start = max(0, order.played - 1)
-            if start:
-                order.played = start
-                await self._save(order)
-            steps = order.story[start:]
-            await self.core.play(steps, lambda step: self._record(order_number, step), self._post)
+            await self.core.continue_story(order, self._save, lambda step: self._record(order_number, step), self._post)
 
     async def resume(self) -> int:
         """Carry on with parcels in flight: a courier keeps moving them while our side is down."""
-        resumed = 0
-        async for key in self.store.scan_iter(match="sbx:viettelpost:order:*", count=500):
-            order = await self._load(key.decode().rsplit(":", 1)[1])
-            if order is not None and order.status not in FINAL and order.played < len(order.story):
-                self.core.spawn(self._play(order.order_number))
-                resumed += 1
-        return resumed
+        return await self.core.resume_stories(
+            "viettelpost", self._load, lambda order: order.status in FINAL, lambda order: self._play(order.order_number)
+        )
 
 
 def _credentials(account: CourierAccount, owner: bool) -> tuple[str | None, str | None]:

@@ -256,22 +256,13 @@ class VnpostSandbox:
     async def _play(self, item_code: str) -> None:
         order = await self._load(item_code)
         if order is not None:
-            # Resuming re-posts the last step recorded: it may never have reached us (we dedupe repeats).
-            start = max(0, order.played - 1)
-            if start:
-                order.played = start
-                await self._save(order)
-            await self.core.play(order.story[start:], lambda status: self._record(item_code, status), self._post)
+            await self.core.continue_story(order, self._save, lambda step: self._record(item_code, step), self._post)
 
     async def resume(self) -> int:
         """Carry on with parcels in flight: a courier keeps moving them while our side is down."""
-        resumed = 0
-        async for key in self.store.scan_iter(match="sbx:vnpost:order:*", count=500):
-            order = await self._load(key.decode().rsplit(":", 1)[1])
-            if order is not None and order.status not in _FINAL and order.played < len(order.story):
-                self.core.spawn(self._play(order.item_code))
-                resumed += 1
-        return resumed
+        return await self.core.resume_stories(
+            "vnpost", self._load, lambda order: order.status in _FINAL, lambda order: self._play(order.item_code)
+        )
 
 
 def _entry(status: str) -> dict[str, str]:
