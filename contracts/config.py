@@ -27,12 +27,16 @@ class CourierAccount(Record, frozen=True, kw_only=True):
     timeout_seconds: float = 10.0
 
     @property
-    def lock_seconds(self) -> int:
-        """How long one dispatch may hold an order: a lookup and a create at full timeout, and margin.
+    def booking_seconds(self) -> int:
+        """RQ's limit for one booking job: a login, a token exchange, a lookup, a create and a retried
+        call, each at full timeout."""
+        return int(5 * self.timeout_seconds) + 10
 
-        Short enough that a worker killed mid-dispatch delays the booking by well under a minute.
-        """
-        return int(3 * self.timeout_seconds) + 5
+    @property
+    def lock_seconds(self) -> int:
+        """How long one booking may hold its order: longer than the job's own limit, so the lock never
+        lapses under a running job; a worker killed mid-booking delays the order by this much."""
+        return self.booking_seconds + 15
 
 
 class Procedure(Record, frozen=True, kw_only=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import msgspec
 import pytest
 from litestar.testing import TestClient
 from pytest_httpx import HTTPXMock
@@ -191,3 +192,76 @@ def test_a_half_open_circuit_lets_one_trial_through_and_closes_on_success(ctx: C
     assert breaker.allow(now=1063)
     breaker.succeeded()
     assert breaker.view().state == "closed" and breaker.allow()
+
+
+def test_the_sweep_leaves_a_job_waiting_for_its_retry_alone(api: Client, ctx: Context, httpx_mock: HTTPXMock) -> None:
+    from workers.jobs import sweep
+
+    order_id = _create(api)
+    httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
+    worker = SimpleWorker([queue("dispatch", ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
+    worker.work(burst=True)  # admission, then the booking, which fails and is scheduled for a retry
+    assert ctx.store.client.hget(f"rq:job:dispatch-{order_id}", "status") == b"scheduled"
+    assert sweep(now=10**10) == 0  # re-enqueueing would skip the backoff and run two copies
+    assert queue("dispatch", ctx.store.client).count == 0
+
+
+def test_a_lock_is_released_only_by_its_holder(ctx: Context) -> None:
+    from workers.dispatch import OrderLock
+
+    first = OrderLock(ctx.store.client, "o01LOCK", seconds=30)
+    assert first.__enter__()
+    ctx.store.client.set("dd:lock:dispatch:o01LOCK", "someone-else")  # ours lapsed, another took it
+    first.__exit__(None, None, None)
+    assert ctx.store.client.get("dd:lock:dispatch:o01LOCK") == b"someone-else"
+
+
+def test_the_lock_outlives_the_booking_job(ctx: Context) -> None:
+    account = ctx.config.centres["DEMO"].couriers["ghn"]
+    assert account.lock_seconds > account.booking_seconds >= 5 * account.timeout_seconds
+
+
+def test_a_centre_misconfiguration_fails_the_order_for_a_clerk_and_spares_the_breaker(
+    api: Client, ctx: Context
+) -> None:
+    from workers.breaker import Breaker
+
+    order_id = _create(api)
+    demo = ctx.config.centres["DEMO"]
+    broken = msgspec.structs.replace(demo, ward_code="99999")  # not a 2025 ward
+    ctx.config = msgspec.structs.replace(ctx.config, centres={"DEMO": broken})
+    assert dispatch_order(order_id) == "rejected"  # no HTTP call: pytest-httpx would fail on one
+    order = api.get(f"/v1/orders/{order_id}").json()
+    assert order["status"] == "dispatch_failed" and order["dispatch_error"].startswith("configuration:")
+    assert Breaker(ctx.store.client, "ghn").view().consecutive_failures == 0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 200, "json": {"code": 500, "message": "Hệ thống đang bận", "data": None}},
+        {"status_code": 401, "json": {"code": 401, "message": "Token is not valid"}},
+    ],
+)
+def test_a_lookup_that_cannot_tell_never_passes_for_not_booked(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock, answer: dict[str, object]
+) -> None:
+    order_id = _create(api)
+    httpx_mock.add_exception(httpx.ReadTimeout("lost"), url=f"{GHN}/create")
+    with pytest.raises(CourierUnavailable):
+        dispatch_order(order_id)
+    httpx_mock.add_response(url=f"{GHN}/detail-by-client-code", **answer)  # type: ignore[arg-type]
+    with pytest.raises(CourierUnavailable, match="could not say"):
+        dispatch_order(order_id)
+    assert len([r for r in httpx_mock.get_requests() if r.url.path.endswith("/create")]) == 1
+
+
+def test_an_escaped_not_found_still_reads_as_not_found(api: Client, ctx: Context, httpx_mock: HTTPXMock) -> None:
+    order_id = _create(api)
+    httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
+    with pytest.raises(CourierUnavailable):
+        dispatch_order(order_id)
+    escaped = b'{"code":400,"message":"Kh\\u00f4ng t\\u00ecm th\\u1ea5y \\u0111\\u01a1n h\\u00e0ng","data":null}'
+    httpx_mock.add_response(url=f"{GHN}/detail-by-client-code", status_code=400, content=escaped)
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    assert dispatch_order(order_id) == "booked"

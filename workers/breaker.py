@@ -11,6 +11,7 @@ from contracts.base import Record
 from workers import keys
 
 State = Literal["closed", "open", "half_open"]
+TRIAL_SECONDS = 150
 
 
 class BreakerView(Record, frozen=True, kw_only=True):
@@ -52,7 +53,12 @@ class Breaker:
             return True
         if view.state == "open":
             return False
-        return bool(self.client.set(f"{self.key}:trial", "1", nx=True, ex=max(1, int(self.cooldown))))
+        # The trial key outlives any booking (a dead trial holder must not block trials for long, either).
+        return bool(self.client.set(f"{self.key}:trial", "1", nx=True, ex=TRIAL_SECONDS))
+
+    def release_trial(self) -> None:
+        """The call never reached the courier: let another caller make the trial."""
+        self.client.delete(f"{self.key}:trial")
 
     def succeeded(self) -> None:
         if self.client.exists(self.key):

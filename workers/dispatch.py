@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import uuid
 from datetime import UTC, datetime
 
 import redis
@@ -16,12 +16,13 @@ from contracts.events import Event, event_key
 from contracts.statuses import Status
 from workers import keys
 from workers.breaker import Breaker
-from workers.context import current
+from workers.context import Context, current
 from workers.couriers import CourierRejected, CourierUnavailable
 from workers.queues import queue
 
 log = logging.getLogger(__name__)
 RETRY = Retry(max=5, interval=[2, 10, 30, 60, 120])
+BOOKING_TIMEOUT = 60  # RQ's limit for one booking job, when no account says otherwise
 
 
 def _now() -> datetime:
@@ -51,17 +52,26 @@ def admit_order(order_id: str) -> str:
     order = ctx.store.get_order(order_id)
     if order is None or order.status is not Status.ACCEPTED or order.on_hold:
         return "nothing to do"
-    enqueue_booking(ctx.store.client, order_id, order.courier, ctx.settings.dd_courier_concurrency)
+    queue_booking(ctx, order_id, order.centre, order.courier)
     return "queued"
 
 
-def enqueue_booking(connection: redis.Redis, order_id: str, courier: str, concurrency: int) -> None:
+def queue_booking(ctx: Context, order_id: str, centre_code: str, courier: str) -> None:
+    centre = ctx.config.centres.get(centre_code)
+    account = centre.couriers.get(courier) if centre else None
+    timeout = account.booking_seconds if account else BOOKING_TIMEOUT
+    enqueue_booking(ctx.store.client, order_id, courier, ctx.settings.dd_courier_concurrency, timeout)
+
+
+def enqueue_booking(
+    connection: redis.Redis, order_id: str, courier: str, concurrency: int, timeout: int = BOOKING_TIMEOUT
+) -> None:
     """At most `concurrency` bookings run (or wait queued) at one courier at a time (RQ RateLimit)."""
     queue("dispatch", connection).enqueue_call(
         "workers.dispatch.dispatch_order",
         args=(order_id,),
         job_id=f"dispatch-{order_id}",
-        timeout=120,
+        timeout=timeout,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
         retry=RETRY,
@@ -76,45 +86,36 @@ def dispatch_order(order_id: str) -> str:
     order = store.get_order(order_id)
     if order is None or order.status is not Status.ACCEPTED:
         return "nothing to do"
-    lock = keys.dispatch_lock(order_id)
-    centre = ctx.config.centres.get(order.centre)
-    account = centre.couriers.get(order.courier) if centre else None  # missing: refused below, under the lock
-    if not store.client.set(lock, os.getpid(), nx=True, ex=account.lock_seconds if account else 60):
-        return "another worker is dispatching it"
-    try:
+    with OrderLock(store.client, order_id, seconds=_lock_seconds(ctx, order.centre, order.courier)) as held:
+        if not held:
+            return "another worker is dispatching it"
         # Read again under the lock: a job that read before another one booked must not book again.
         order = store.get_order(order_id)
         if order is None or order.status is not Status.ACCEPTED:
             return "nothing to do"
+        try:  # our own configuration, before any call: a clerk or an operator must fix it
+            client = ctx.courier(order.centre, order.courier)
+            shipment = build_shipment(order, ctx.centre(order.centre))
+        except (CourierRejected, ValueError) as problem:
+            return _refused(order_id, order.courier, order.dispatch_attempts, f"configuration: {problem}")
         breaker = Breaker(store.client, order.courier)
         if not breaker.allow():
             raise CourierUnavailable(f"{order.courier} is failing: its circuit is open, retrying later")
         order = store.update_order(order_id, now=_now(), dispatch_attempts=order.dispatch_attempts + 1)
         try:
-            client = ctx.courier(order.centre, order.courier)
             # After a timeout the courier may hold the order already: ask before booking again.
             booking = client.find(order.id) if order.dispatch_attempts > 1 else None
             if booking is None:
-                booking = client.create(build_shipment(order, ctx.centre(order.centre)))
+                booking = client.create(shipment)
         except CourierUnavailable:
             breaker.failed()
             raise
         except CourierRejected as refusal:
             breaker.succeeded()  # the courier answered: it is up, it just said no
-            now = _now()
-            failed = Event(
-                key=f"dispatch_failed|{order.dispatch_attempts}",
-                status=Status.DISPATCH_FAILED,
-                courier=order.courier,
-                raw_status="rejected",
-                raw_text=str(refusal)[:1000],
-                event_time=now,
-                received_at=now,
-                source="api",
-            )
-            store.update_order(order_id, now=now, events=[failed], dispatch_error=str(refusal)[:1000])
-            log.warning("order %s refused by %s: %s", order_id, order.courier, refusal)
-            return "rejected"
+            return _refused(order_id, order.courier, order.dispatch_attempts, str(refusal))
+        except ValueError as problem:  # an account option the encoder cannot use
+            breaker.release_trial()
+            return _refused(order_id, order.courier, order.dispatch_attempts, f"configuration: {problem}")
         breaker.succeeded()
         now = _now()
         booked = Event(
@@ -131,5 +132,50 @@ def dispatch_order(order_id: str) -> str:
         store.update_order(order_id, now=now, events=[booked], tracking_code=booking.tracking_code, dispatch_error=None)
         log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
         return "booked"
-    finally:
-        store.client.delete(lock)
+
+
+def _refused(order_id: str, courier: str, attempt: int, message: str) -> str:
+    now = _now()
+    failed = Event(
+        key=f"dispatch_failed|{attempt}",
+        status=Status.DISPATCH_FAILED,
+        courier=courier,
+        raw_status="rejected",
+        raw_text=message[:1000],
+        event_time=now,
+        received_at=now,
+        source="api",
+    )
+    current().store.update_order(order_id, now=now, events=[failed], dispatch_error=message[:1000])
+    # The courier's words may repeat the citizen's details: they go to the order, not to the log.
+    log.warning("order %s refused (%s); see its dispatch_error", order_id, courier)
+    return "rejected"
+
+
+def _lock_seconds(ctx: Context, centre_code: str, courier: str) -> int:
+    centre = ctx.config.centres.get(centre_code)
+    account = centre.couriers.get(courier) if centre else None
+    return account.lock_seconds if account else 60
+
+
+class OrderLock:
+    """A per-order lock with an owner token: only its holder releases it, and it outlives the job.
+
+    Its lifetime is longer than the booking job's RQ timeout, so it cannot lapse while the job that
+    holds it still runs; a worker killed with `kill -9` leaves it to expire by itself.
+    """
+
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: redis.Redis, order_id: str, *, seconds: int) -> None:
+        self.client, self.key, self.seconds = client, keys.dispatch_lock(order_id), seconds
+        self.token = uuid.uuid4().hex
+        self.held = False
+
+    def __enter__(self) -> bool:
+        self.held = bool(self.client.set(self.key, self.token, nx=True, ex=self.seconds))
+        return self.held
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.held:
+            self.client.eval(self._RELEASE, 1, self.key, self.token)

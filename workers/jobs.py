@@ -11,13 +11,14 @@ import msgspec
 import redis
 from redis.client import Pipeline
 from rq import Retry
+from rq.job import Job
 
 from contracts.couriers.registry import DECODE
 from contracts.events import Event, event_key
 from contracts.statuses import Status
 from workers import keys
 from workers.context import current
-from workers.dispatch import enqueue_booking
+from workers.dispatch import queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
 
@@ -117,13 +118,28 @@ def sweep(now: float | None = None) -> int:
     store = ctx.store
     now = now if now is not None else _now().timestamp()
     overdue = store.overdue(now)
+    requeued = 0
     for order_id in overdue:
         order = store.get_order(order_id)
         if order is None or order.status is not Status.ACCEPTED:
             store.client.zrem(keys.DUE, order_id)
             continue
-        enqueue_booking(store.client, order_id, order.courier, ctx.settings.dd_courier_concurrency)
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
+        # A job RQ still holds (queued, running, waiting for a slot or for its retry) is not lost:
+        # enqueueing it again would skip its backoff and run two copies.
+        if any(_pending(store.client, f"{prefix}-{order_id}") for prefix in ("admit", "dispatch")):
+            continue
+        queue_booking(ctx, order_id, order.centre, order.courier)
+        requeued += 1
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
-    return len(overdue)
+    return requeued
+
+
+_LIVE = frozenset({"queued", "started", "scheduled", "deferred", "rate_limited"})
+
+
+def _pending(connection: redis.Redis, job_id: str) -> bool:
+    """Does RQ still hold this job in a state that will run it?"""
+    status = connection.hget(Job.key_for(job_id), "status")
+    return status is not None and status.decode() in _LIVE

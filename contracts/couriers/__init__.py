@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from contracts.addresses import ResolvedAddress, resolve
@@ -12,6 +13,18 @@ from contracts.orders import Address, Kind, Order
 from contracts.statuses import Status
 
 VIETNAM = VIETNAM_TZ  # naive courier times are Asia/Ho_Chi_Minh
+
+
+_NOT_FOUND = re.compile(r"không tìm thấy|không tồn tại|not found|does not exist|no such", re.IGNORECASE)
+
+
+def says_not_found(message: str) -> bool:
+    """Whether a courier's refusal of a lookup says it does not know the order.
+
+    Only that answer may read as "not booked": a busy, throttled or unexplained refusal could hide a
+    booking, and booking again on a guess sends the dossier twice.
+    """
+    return bool(_NOT_FOUND.search(message))
 
 
 def as_vietnam_time(moment: datetime) -> datetime:

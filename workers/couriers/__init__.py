@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import httpx
+import msgspec
 
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate
@@ -46,7 +47,15 @@ def classify(response: httpx.Response) -> None:
     if response.status_code == 429 or response.status_code >= 500:
         raise CourierUnavailable(f"HTTP {response.status_code} from {response.request.url.host}")
     if response.status_code >= 400:
-        raise CourierRejected(f"HTTP {response.status_code}: {response.text[:500]}")
+        raise CourierRejected(f"HTTP {response.status_code}: {_readable(response)[:500]}")
+
+
+def _readable(response: httpx.Response) -> str:
+    """The body as text, JSON re-encoded so `\\u1ea1`-style escapes read as the courier's own words."""
+    try:
+        return msgspec.json.encode(msgspec.json.decode(response.content)).decode()
+    except msgspec.DecodeError:
+        return response.text
 
 
 def client_for(courier: str, account: CourierAccount, http: httpx.Client) -> CourierClient:

@@ -6,7 +6,7 @@ import httpx
 import msgspec
 
 from contracts.config import CourierAccount
-from contracts.couriers import Booking, Shipment, StatusUpdate
+from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghn as wire
 from workers.couriers import CourierRejected, CourierUnavailable, classify
 
@@ -46,12 +46,13 @@ class GhnClient:
         payload = msgspec.json.encode({"client_order_code": reference})
         try:
             body = self._post("/v2/shipping-order/detail-by-client-code", payload)
-        except CourierRejected:
-            return None  # GHN answers 400 for a reference it does not know
-        try:
             detail = wire.decode_detail(body)
-        except wire.EnvelopeError:
-            return None
+        except (CourierRejected, wire.EnvelopeError) as error:
+            # GHN answers 400 "Không tìm thấy đơn hàng" for a reference it does not know; any other
+            # refusal (a bad token, a busy system) could hide a booking, so it is not read as "none".
+            if says_not_found(str(error)):
+                return None
+            raise CourierUnavailable(f"GHN could not say whether it holds {reference}: {error}") from error
         except msgspec.DecodeError as error:
             raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
         return Booking(tracking_code=detail.order_code)

@@ -8,7 +8,7 @@ import httpx
 import msgspec
 
 from contracts.config import CourierAccount
-from contracts.couriers import Booking, Shipment, StatusUpdate
+from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghtk as wire
 from workers.couriers import CourierRejected, CourierUnavailable, classify
 
@@ -68,8 +68,10 @@ class GhtkClient:
         classify(response)
         try:
             return wire.decode_found(response.content)
-        except wire.EnvelopeError:
-            return None
+        except wire.EnvelopeError as error:
+            if says_not_found(str(error)):
+                return None
+            raise CourierUnavailable(f"GHTK could not say whether it holds {reference}: {error}") from error
         except msgspec.DecodeError as error:
             raise CourierUnavailable(f"GHTK answered an unreadable body: {error}") from error
 

@@ -20,7 +20,7 @@ import httpx
 import msgspec
 
 from contracts.config import CourierAccount
-from contracts.couriers import VIETNAM, Booking, Shipment, StatusUpdate
+from contracts.couriers import VIETNAM, Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import viettelpost as wire
 from contracts.couriers.viettelpost_codes import APPROVE_RETURN, CANCEL, REDELIVER
 from workers.couriers import CourierRejected, CourierUnavailable, classify
@@ -120,8 +120,10 @@ class ViettelPostClient:
         body = self._call("GET", path, params={"o": reference})
         try:
             return wire.decode_found(body, reference)
-        except wire.EnvelopeError:
-            return None
+        except wire.EnvelopeError as error:
+            if says_not_found(str(error)):
+                return None
+            raise CourierUnavailable(f"Viettel Post could not say whether it holds {reference}: {error}") from error
         except msgspec.DecodeError as error:
             raise CourierUnavailable(f"Viettel Post answered an unreadable body: {error}") from error
 
