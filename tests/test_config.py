@@ -49,3 +49,16 @@ def test_dotenv_fills_only_unset_variables(tmp_path: Path) -> None:
     _load_dotenv(str(tmp_path / ".env"), environ)
     settings = settings_from(environ)
     assert (settings.dd_port, settings.dd_log_level, settings.dd_host) == (9100, "DEBUG", "127.0.0.1")
+
+
+def test_a_centre_whose_address_does_not_resolve_is_refused_at_start(tmp_path: Path) -> None:
+    from workers.context import load_config
+
+    broken = EXAMPLE.read_text().replace('ward_code = "00004"', 'ward_code = "99999"')
+    path = tmp_path / "config.toml"
+    path.write_text(broken)
+    settings = settings_from({"DD_CONFIG": str(path)})
+    with pytest.raises(ConfigError, match="centre HN-HCC"):
+        load_config(settings, {"GHN_TOKEN_HN": "t", "GHN_CALLBACK_SECRET_HN": "s"})
+    path.write_text(EXAMPLE.read_text())
+    assert load_config(settings, {"GHN_TOKEN_HN": "t", "GHN_CALLBACK_SECRET_HN": "s"}).centres["HN-HCC"]

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 import httpx
 import redis
 
-from contracts.config import Centre, Config, dev_config, parse_config
+from contracts.addresses import resolve
+from contracts.config import Centre, Config, ConfigError, dev_config, parse_config
+from contracts.errors import FieldError
+from contracts.orders import Address
 from contracts.settings import Settings, settings_from
 from workers.couriers import CourierClient, CourierRejected, client_for
 from workers.embedded import ensure_store
@@ -22,7 +25,13 @@ def load_config(settings: Settings, environ: Mapping[str, str]) -> Config:
     if settings.dd_config is None:
         return dev_config(settings)
     with open(settings.dd_config, "rb") as handle:
-        return parse_config(tomllib.load(handle), environ)
+        config = parse_config(tomllib.load(handle), environ)
+    for code, centre in config.centres.items():
+        try:  # a centre whose own address does not resolve could book nothing: refuse at start
+            resolve(Address(province_code=centre.province_code, ward_code=centre.ward_code, street=centre.street))
+        except FieldError as error:
+            raise ConfigError(f"centre {code}: {error}") from None
+    return config
 
 
 def store_url(settings: Settings) -> str:
