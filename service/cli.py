@@ -12,11 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import MutableMapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
 
 from contracts.config import DEMO_CENTRE
+from contracts.couriers.registry import KNOWN
 from contracts.settings import Settings, settings_from
 from workers.embedded import EmbeddedStore, ensure_store
 from workers.store import SCOPES
@@ -238,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="repeat for several; default orders:read and orders:write",
     )
 
+    callbacks = sub.add_parser("callbacks", help="stored raw callbacks")
+    callbacks_sub = callbacks.add_subparsers(dest="callbacks_command", required=True)
+    replay = callbacks_sub.add_parser("replay", help="re-run stored callbacks through the current mapping")
+    replay.add_argument("--courier", required=True, choices=sorted(KNOWN))
+    replay.add_argument("--since", required=True, help="ISO date or time (naive: Vietnam time), e.g. 2026-11-21")
+
     args = parser.parse_args(argv)
     settings = _settings()
     _logging(settings)
@@ -256,6 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(ensure_store(settings.dd_data_dir).url)
         case "keys":
             print(create_key(args.centre, args.scope or ["orders:read", "orders:write"]))
+        case "callbacks":
+            from contracts.couriers import as_vietnam_time
+            from workers.jobs import replay_callbacks
+
+            since = as_vietnam_time(datetime.fromisoformat(args.since))
+            count = replay_callbacks(args.courier, int(since.timestamp() * 1000))
+            print(f"replayed {count} {args.courier} callbacks received since {since.isoformat()}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar.testing import TestClient
+from pytest_httpx import HTTPXMock
 
 from contracts.statuses import Status
 from tests.conftest import SECRET, fixture, order_body
@@ -13,6 +14,7 @@ from workers.jobs import ingest_callbacks
 from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
+GHN = "http://127.0.0.1:18999/ghn/shiip/public-api/v2/shipping-order"
 
 
 def _booked_order(api: Client, ctx: Context) -> str:
@@ -142,10 +144,53 @@ def test_unknown_courier_is_404(api: Client) -> None:
     assert response.json()["type"].endswith("unknown-courier")
 
 
-def test_callback_for_no_order_of_ours_is_kept_aside(api: Client, ctx: Context) -> None:
+def test_a_callback_that_beats_the_booking_is_quarantined_then_applied(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.dispatch import dispatch_order
+    from workers.jobs import release_quarantine
+
+    order_id = _booked_order(api, ctx)  # created, not yet booked: GHN's answer is still on its way
+    early = msgspec.json.decode(_callback(order_id, "callback_create.json", OrderCode="G8ADKBYD"))
+    early["ClientOrderCode"] = None  # a courier that does not echo our reference: only its tracking code
+    early = msgspec.json.encode(early)
+    assert _post(api, early) == 200
+    assert ingest_callbacks("ghn") == 1
+    assert ctx.store.client.zcard(keys.quarantine("ghn")) == 1
+    assert api.get(f"/v1/orders/{order_id}/events").json()["events"] == []
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    assert dispatch_order(order_id) == "booked"
+    assert release_quarantine("ghn", now_ms=0) == 1  # the sweep does this every few seconds
+    raw = [e["raw_status"] for e in api.get(f"/v1/orders/{order_id}/events").json()["events"]]
+    assert "ready_to_pick" in raw
+    assert ctx.store.client.zcard(keys.quarantine("ghn")) == 0
+
+
+def test_a_callback_for_no_order_of_ours_is_set_aside_after_a_week(api: Client, ctx: Context) -> None:
+    from workers.jobs import release_quarantine
+
     assert _post(api, _callback("o01NOSUCHORDER", "callback_create.json", OrderCode="NOPE")) == 200
     ingest_callbacks("ghn")
-    assert ctx.store.client.xlen(keys.ORPHAN_CALLBACKS) == 1
+    assert release_quarantine("ghn", now_ms=0) == 0
+    assert ctx.store.client.xlen(keys.ORPHAN_CALLBACKS) == 0
+    eight_days = 10**13
+    release_quarantine("ghn", now_ms=eight_days)
+    [(_id, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"] == b"no such order" and ctx.store.client.zcard(keys.quarantine("ghn")) == 0
+
+
+def test_replay_reruns_stored_callbacks_idempotently(api: Client, ctx: Context) -> None:
+    from workers.jobs import replay_callbacks
+
+    order_id = _booked_order(api, ctx)
+    for name in ("callback_create.json", "callback_delivered.json"):
+        _post(api, _callback(order_id, name))
+    ingest_callbacks("ghn")
+    before = api.get(f"/v1/orders/{order_id}/events").json()
+    assert replay_callbacks("ghn", since_ms=0) == 2
+    assert replay_callbacks("ghn", since_ms=0) == 2
+    assert api.get(f"/v1/orders/{order_id}/events").json() == before
+    assert replay_callbacks("ghn", since_ms=10**13) == 0
 
 
 def test_a_consumer_that_died_leaves_entries_another_one_claims(api: Client, ctx: Context) -> None:

@@ -34,3 +34,16 @@ def test_keys_default_to_read_and_write(embedded: EmbeddedStore, ctx: Context) -
     key = _cli("keys", "create", "--centre", "DEMO", env={**os.environ, "REDIS_URL": embedded.url})
     principal = ctx.store.principal(key)
     assert principal is not None and principal.scopes == ("orders:read", "orders:write")
+
+
+def test_callbacks_replay_runs_against_the_running_store(embedded: EmbeddedStore, ctx: Context) -> None:
+    out = _cli(
+        "callbacks",
+        "replay",
+        "--courier",
+        "ghn",
+        "--since",
+        "2026-11-01",
+        env={**os.environ, "REDIS_URL": embedded.url},
+    )
+    assert out.startswith("replayed 0 ghn callbacks received since 2026-11-01T00:00:00+07:00")

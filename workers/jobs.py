@@ -64,21 +64,25 @@ def ingest_callbacks(courier: str) -> int:
     return len(entries)
 
 
-def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
+def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantine: bool = True) -> bool:
+    """Apply one stored callback; False when some update is for an order we do not know (yet).
+
+    Such a callback is quarantined, not dropped: couriers can call back before our create returns.
+    """
     store = current().store
+    waiting = False
     received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
     try:
         updates = DECODE[courier](fields[b"body"])
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
         store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
-        return
+        return True
     centres = fields.get(b"centres", b"").decode().split(",")
     for update in updates:
         order = store.order_for(courier, update.reference, update.tracking_code)
         if order is None:
-            log.warning("callback %s/%s is for no order of ours", courier, entry_id)
-            store.keep_orphan(_set_aside(courier, entry_id, fields, "no such order"))
+            waiting = True
             continue
         if order.centre not in centres:  # one centre's secret cannot move another centre's orders
             log.warning("callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id)
@@ -105,6 +109,49 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
             store.update_order(order.id, now=_now(), events=[event], **changes)
         except UnknownOrder:
             store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
+    if waiting and quarantine:
+        log.info("callback %s/%s is for an order we do not know yet: quarantined", courier, entry_id)
+        store.client.zadd(keys.quarantine(courier), {entry_id: int(fields[b"received_ms"])})
+    return not waiting
+
+
+QUARANTINE_DAYS = 7
+
+
+def release_quarantine(courier: str, now_ms: int) -> int:
+    """Apply quarantined callbacks whose order now exists; after QUARANTINE_DAYS, set them aside."""
+    store = current().store
+    released = 0
+    for member, received in store.client.zrange(keys.quarantine(courier), 0, 499, withscores=True):
+        entry_id = member.decode()
+        found = store.client.xrange(keys.callbacks(courier), entry_id, entry_id)
+        if not found:
+            store.client.zrem(keys.quarantine(courier), entry_id)
+            continue
+        fields = found[0][1]
+        if _apply(courier, entry_id, fields, quarantine=False):
+            store.client.zrem(keys.quarantine(courier), entry_id)
+            released += 1
+        elif now_ms - received > QUARANTINE_DAYS * 86_400_000:
+            store.keep_orphan(_set_aside(courier, entry_id, fields, "no such order"))
+            store.client.zrem(keys.quarantine(courier), entry_id)
+    return released
+
+
+def replay_callbacks(courier: str, since_ms: int) -> int:
+    """Run stored raw callbacks received since `since_ms` through the current mapping, idempotently
+    (the same events dedupe to the same keys); returns how many were replayed."""
+    store = current().store
+    replayed = 0
+    start = f"{since_ms}-0"
+    while True:
+        batch = store.client.xrange(keys.callbacks(courier), start, "+", count=500)
+        for entry_id, fields in batch:
+            _apply(courier, entry_id.decode(), fields)
+            replayed += 1
+        if len(batch) < 500:
+            return replayed
+        start = "(" + batch[-1][0].decode()
 
 
 def _set_aside(courier: str, entry_id: str, fields: dict[bytes, bytes], why: str) -> dict[str, bytes | str]:
@@ -133,6 +180,7 @@ def sweep(now: float | None = None) -> int:
         requeued += 1
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
+        release_quarantine(courier, int(now * 1000))
     return requeued
 
 

@@ -48,6 +48,11 @@ def callbacks(courier: str) -> str:
     return f"{PREFIX}:callbacks:{courier}"
 
 
+def quarantine(courier: str) -> str:
+    """Stream ids of callbacks for orders we did not know when they came, scored by receipt (ms)."""
+    return f"{PREFIX}:quarantine:{courier}"
+
+
 REJECTED_CALLBACKS = f"{PREFIX}:callbacks:rejected"
 ORPHAN_CALLBACKS = f"{PREFIX}:callbacks:orphans"
 DUE = f"{PREFIX}:due"  # orders in an internal state, scored by the time they are overdue
