@@ -42,6 +42,31 @@ class CourierClient(Protocol):
     def return_to_sender(self, tracking_code: str) -> str: ...
 
 
+def send(
+    http: httpx.Client,
+    account: CourierAccount,
+    courier: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    content: bytes | None = None,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One call to a courier at the account's base URL and timeout; no answer is `CourierUnavailable`."""
+    try:
+        return http.request(
+            method,
+            f"{account.base_url}{path}",
+            content=content,
+            params=params,
+            headers=headers,
+            timeout=account.timeout_seconds,
+        )
+    except httpx.TransportError as error:  # timeouts and connection failures alike
+        raise CourierUnavailable(f"{courier} unreachable: {type(error).__name__}") from error
+
+
 def classify(response: httpx.Response) -> None:
     """Raise the right CourierError for a non-2xx answer; return for a 2xx one."""
     if response.status_code == 429 or response.status_code >= 500:

@@ -8,7 +8,7 @@ import msgspec
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghn as wire
-from workers.couriers import CourierRejected, CourierUnavailable, classify
+from workers.couriers import CourierRejected, CourierUnavailable, classify, send
 
 
 class GhnClient:
@@ -20,15 +20,7 @@ class GhnClient:
             self.headers["ShopId"] = str(account.shop_id)
 
     def _post(self, path: str, body: bytes) -> bytes:
-        try:
-            response = self.http.post(
-                f"{self.account.base_url}{path}",
-                content=body,
-                headers=self.headers,
-                timeout=self.account.timeout_seconds,
-            )
-        except httpx.TransportError as error:  # timeouts and connection failures alike
-            raise CourierUnavailable(f"GHN unreachable: {type(error).__name__}") from error
+        response = send(self.http, self.account, "GHN", "POST", path, headers=self.headers, content=body)
         classify(response)
         return response.content
 

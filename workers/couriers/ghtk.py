@@ -10,7 +10,7 @@ import msgspec
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghtk as wire
-from workers.couriers import CourierRejected, CourierUnavailable, classify
+from workers.couriers import CourierRejected, CourierUnavailable, classify, send
 
 
 class GhtkClient:
@@ -26,17 +26,7 @@ class GhtkClient:
 
     def _send(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
         headers = self.headers if body is None else {**self.headers, "Content-Type": "application/json"}
-        try:
-            response = self.http.request(
-                method,
-                f"{self.account.base_url}{path}",
-                content=body,
-                headers=headers,
-                timeout=self.account.timeout_seconds,
-            )
-        except httpx.TransportError as error:  # timeouts and connection failures alike
-            raise CourierUnavailable(f"GHTK unreachable: {type(error).__name__}") from error
-        return response
+        return send(self.http, self.account, "GHTK", method, path, headers=headers, content=body)
 
     def _call(self, method: str, path: str, body: bytes | None = None) -> bytes:
         response = self._send(method, path, body)

@@ -23,7 +23,7 @@ from contracts.config import CourierAccount
 from contracts.couriers import VIETNAM, Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import viettelpost as wire
 from contracts.couriers.viettelpost_codes import APPROVE_RETURN, CANCEL, REDELIVER
-from workers.couriers import CourierRejected, CourierUnavailable, classify
+from workers.couriers import CourierRejected, CourierUnavailable, classify, send
 
 T = TypeVar("T")
 DETAIL_PATH = "/v2/order/detail-v2"
@@ -43,17 +43,7 @@ class ViettelPostClient:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Token"] = token
-        try:
-            return self.http.request(
-                method,
-                f"{self.account.base_url}{path}",
-                content=body,
-                params=params,
-                headers=headers,
-                timeout=self.account.timeout_seconds,
-            )
-        except httpx.TransportError as error:  # timeouts and connection failures alike
-            raise CourierUnavailable(f"Viettel Post unreachable: {type(error).__name__}") from error
+        return send(self.http, self.account, "Viettel Post", method, path, headers=headers, content=body, params=params)
 
     def _login(self) -> str:
         """`Login` gives a short-lived partner token; `ownerconnect`, sent with it, the long-lived one."""

@@ -13,7 +13,7 @@ from contracts.config import CourierAccount
 from contracts.couriers import Booking, Party, Shipment, StatusUpdate
 from contracts.couriers import vnpost as wire
 from contracts.couriers.vnpost_codes import CANCEL_PENDING, CANCELLED, OrderRecord
-from workers.couriers import CourierRejected, CourierUnavailable, classify
+from workers.couriers import CourierRejected, CourierUnavailable, classify, send
 
 _AUTH_FAILED = (401, 403)
 T = TypeVar("T")
@@ -39,17 +39,7 @@ class VnpostClient:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if token is not None:
             headers["token"] = token
-        try:
-            return self.http.request(
-                method,
-                f"{self.account.base_url}{path}",
-                params=params,
-                content=body,
-                headers=headers,
-                timeout=self.account.timeout_seconds,
-            )
-        except httpx.TransportError as error:  # timeouts and connection failures alike
-            raise CourierUnavailable(f"VNPost unreachable: {type(error).__name__}") from error
+        return send(self.http, self.account, "VNPost", method, path, headers=headers, content=body, params=params)
 
     def _login(self) -> str:
         """`POST /GetAccessToken {username, password, customerCode}` → `{success, errorMessage, token}`."""
