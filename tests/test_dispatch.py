@@ -265,3 +265,20 @@ def test_an_escaped_not_found_still_reads_as_not_found(api: Client, ctx: Context
     httpx_mock.add_response(url=f"{GHN}/detail-by-client-code", status_code=400, content=escaped)
     httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
     assert dispatch_order(order_id) == "booked"
+
+
+def test_the_sweep_requeues_a_job_whose_worker_died_mid_booking(api: Client, ctx: Context) -> None:
+    from workers.dispatch import admit_order
+    from workers.jobs import sweep
+
+    order_id = _create(api)
+    dispatch = queue("dispatch", ctx.store.client)
+    dispatch.empty()
+    admit_order(order_id)
+    booking = dispatch.fetch_job(f"dispatch-{order_id}")
+    assert booking is not None
+    dispatch.remove(booking)  # popped by a worker...
+    ctx.store.client.hset(booking.key, mapping={"status": "started", "started_at": "2026-01-01T00:00:00.000000Z"})
+    # ...that was killed: the hash still says `started`, long past the job's own timeout.
+    assert sweep(now=10**10) == 1
+    assert f"dispatch-{order_id}" in dispatch.get_job_ids()

@@ -11,7 +11,9 @@ import msgspec
 import redis
 from redis.client import Pipeline
 from rq import Retry
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from contracts.couriers.registry import DECODE
 from contracts.events import Event, event_key
@@ -174,7 +176,7 @@ def sweep(now: float | None = None) -> int:
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
         # A job RQ still holds (queued, running, waiting for a slot or for its retry) is not lost:
         # enqueueing it again would skip its backoff and run two copies.
-        if any(_pending(store.client, f"{prefix}-{order_id}") for prefix in ("admit", "dispatch")):
+        if any(_pending(store.client, f"{prefix}-{order_id}", now) for prefix in ("admit", "dispatch")):
             continue
         queue_booking(ctx, order_id, order.centre, order.courier)
         requeued += 1
@@ -184,10 +186,24 @@ def sweep(now: float | None = None) -> int:
     return requeued
 
 
-_LIVE = frozenset({"queued", "started", "scheduled", "deferred", "rate_limited"})
+_WAITING = frozenset({"scheduled", "deferred", "rate_limited"})
 
 
-def _pending(connection: redis.Redis, job_id: str) -> bool:
-    """Does RQ still hold this job in a state that will run it?"""
-    status = connection.hget(Job.key_for(job_id), "status")
-    return status is not None and status.decode() in _LIVE
+def _pending(connection: redis.Redis, job_id: str, now: float) -> bool:
+    """Does RQ still hold this job in a state that will run it?
+
+    A job killed with its worker stays `started` in its hash until RQ's maintenance notices (minutes),
+    and a `queued` job can be missing from its queue: both are lost, not pending (DESIGN.md rule 3).
+    """
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        return True
+    if status == "queued":
+        return connection.lpos(queue(job.origin, connection).key, job_id) is not None
+    if status == "started" and job.started_at is not None:
+        return now - job.started_at.timestamp() < (job.timeout or 180) + 30
+    return False
