@@ -19,6 +19,7 @@ from service import problems
 from service.auth import authenticate, context
 from service.callbacks import receive_callback
 from service.couriers import courier_health
+from service.exceptions import exception_queue
 from service.orders import OrderController, read_dossier
 from workers.context import Context, build
 
@@ -46,7 +47,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
 
     handlers: Any = problems.HANDLERS
     app = Litestar(
-        route_handlers=[OrderController, read_dossier, courier_health, receive_callback, health],
+        route_handlers=[OrderController, read_dossier, exception_queue, courier_health, receive_callback, health],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
         exception_handlers=handlers,
         lifespan=[lifespan],

@@ -35,6 +35,7 @@ def _operations(settings_: Settings, ctx: Context) -> list[schemathesis.APIOpera
         "POST /v1/orders/{order_id}/release",
         "GET /v1/dossiers/{dossier_code}",
         "GET /v1/couriers",
+        "GET /v1/exceptions",
         "POST /v1/callbacks/{courier}",
         "GET /health",
     ],
