@@ -50,3 +50,24 @@ def deadlines(order: Order, timeline: Timeline, centre: Centre | None, calendar:
         next_attempt_due=plan_next,
         return_due=plan_return,
     )
+
+
+# How long an order may stay silent in each status, in multiples of the base quiet time, before we
+# ask the courier (callbacks get lost: GHTK "retries once", VTP may be webhook-only).
+QUIET_FACTOR: dict[Status, float] = {
+    Status.BOOKED: 2,
+    Status.PICKUP_STARTED: 1,
+    Status.PICKUP_FAILED: 1,
+    Status.PICKED_UP: 2,
+    Status.IN_TRANSIT: 4,
+    Status.OUT_FOR_DELIVERY: 1,
+    Status.DELIVERY_FAILED: 1,
+    Status.AWAITING_INSTRUCTION: 1,
+    Status.HELD_FOR_COLLECTION: 4,
+    Status.RETURNING: 4,
+    Status.EXCEPTION: 1,
+}
+
+
+def quiet_after(status: Status, base_seconds: float) -> float:
+    return QUIET_FACTOR.get(status, 1) * base_seconds

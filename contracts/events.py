@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -43,8 +43,11 @@ class Timeline(Record, frozen=True, kw_only=True):
 
 
 def event_key(courier: str, tracking_code: str, raw_status: str, event_time: datetime, reason: str | None) -> str:
-    """Deduplicate on (courier, tracking code, status, event time, reason): no courier gives event ids."""
-    return f"{courier}|{tracking_code}|{raw_status}|{event_time.isoformat()}|{reason or ''}"
+    """Deduplicate on (courier, tracking code, status, event time, reason): no courier gives event ids.
+
+    The time is keyed in UTC, so a push in +07:00 and a poll in Z of the same instant are one event.
+    """
+    return f"{courier}|{tracking_code}|{raw_status}|{event_time.astimezone(UTC).isoformat()}|{reason or ''}"
 
 
 def _order(entry: Event) -> tuple[datetime, int, str]:

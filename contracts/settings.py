@@ -26,6 +26,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout
     dd_courier_concurrency: int = 8  # bookings running or queued at one courier at a time
     dd_sweep_interval_seconds: float = 5.0
+    dd_poll_quiet_seconds: float = 3600.0  # an order silent this long (times its status' factor) is polled
     dd_log_level: str = "INFO"
 
     @property

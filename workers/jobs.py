@@ -13,13 +13,17 @@ from redis.client import Pipeline
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.rate_limit import RateLimit
 from rq.serializers import JSONSerializer
 
+from contracts.couriers import StatusUpdate
 from contracts.couriers.registry import DECODE
-from contracts.events import Event, event_key
-from contracts.statuses import Status
+from contracts.deadlines import quiet_after
+from contracts.events import Event, Source, event_key
+from contracts.statuses import TERMINAL, Status
 from workers import keys
 from workers.context import current
+from workers.couriers import CourierRejected
 from workers.dispatch import queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
@@ -90,20 +94,7 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantin
             log.warning("callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id)
             store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
             continue
-        event = Event(
-            key=event_key(courier, update.tracking_code, update.raw_status, update.event_time, update.reason_code),
-            status=update.status,
-            courier=courier,
-            raw_status=update.raw_status,
-            raw_text=update.raw_text,
-            reason_code=update.reason_code,
-            reason=update.reason,
-            event_time=update.event_time,
-            received_at=received,
-            location=update.location,
-            source="push",
-            tracking_code=update.tracking_code,
-        )
+        event = as_event(courier, update, received, "push")
         if update.status is None:
             log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
         changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
@@ -115,6 +106,79 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantin
         log.info("callback %s/%s is for an order we do not know yet: quarantined", courier, entry_id)
         store.client.zadd(keys.quarantine(courier), {entry_id: int(fields[b"received_ms"])})
     return not waiting
+
+
+def as_event(courier: str, update: StatusUpdate, received: datetime, source: Source) -> Event:
+    """One event, keyed the same whether it came by push or by poll, so the two dedupe."""
+    return Event(
+        key=event_key(courier, update.tracking_code, update.raw_status, update.event_time, update.reason_code),
+        status=update.status,
+        courier=courier,
+        raw_status=update.raw_status,
+        raw_text=update.raw_text,
+        reason_code=update.reason_code,
+        reason=update.reason,
+        event_time=update.event_time,
+        received_at=received,
+        location=update.location,
+        source=source,
+        tracking_code=update.tracking_code,
+    )
+
+
+# -- polling --------------------------------------------------------------------------------------
+def enqueue_poll(connection: redis.Redis, order_id: str, courier: str) -> None:
+    queue("sweep", connection).enqueue_call(
+        "workers.jobs.poll_order",
+        args=(order_id,),
+        job_id=f"poll-{order_id}",
+        timeout=120,
+        result_ttl=0,
+        failure_ttl=24 * 3600,
+        rate_limit=RateLimit(f"poll-{courier}", POLL_CONCURRENCY),
+    )
+
+
+POLL_CONCURRENCY = 2  # lookups at one courier at a time, beside its bookings
+
+
+def poll_order(order_id: str) -> int:
+    """Ask the courier for an order whose callbacks went quiet; returns how many events were new."""
+    ctx = current()
+    store = ctx.store
+    order = store.get_order(order_id)
+    if order is None or order.tracking_code is None or order.status in TERMINAL:
+        return 0
+    try:
+        updates = ctx.courier(order.centre, order.courier).track(order.tracking_code)
+    except CourierRejected as refusal:  # no lookup at this courier, or it refused: callbacks only
+        log.warning("could not poll order %s at %s: %s", order_id, order.courier, type(refusal).__name__)
+        return 0
+    now = _now()
+    known = {event.key for event in store.events(order_id)}
+    events = [as_event(order.courier, update, now, "poll") for update in updates]
+    fresh = [event for event in events if event.key not in known]
+    store.update_order(order_id, now=now, events=fresh)
+    store.client.zadd(keys.active(order.courier), {order_id: now.timestamp()}, xx=True)
+    return len(fresh)
+
+
+def poll_quiet(courier: str, now: float, base_seconds: float) -> int:
+    """Queue a poll for each order at `courier` quiet for longer than its status allows."""
+    store = current().store
+    queued = 0
+    for order_id in store.quiet(courier, before=now - base_seconds):
+        order = store.get_order(order_id)
+        if order is None:
+            store.client.zrem(keys.active(courier), order_id)
+            continue
+        last = store.client.zscore(keys.active(courier), order_id) or now
+        if now - last < quiet_after(order.status, base_seconds):
+            continue
+        enqueue_poll(store.client, order_id, courier)
+        store.client.zadd(keys.active(courier), {order_id: now}, xx=True)  # not again until quiet again
+        queued += 1
+    return queued
 
 
 QUARANTINE_DAYS = 7
@@ -183,6 +247,7 @@ def sweep(now: float | None = None) -> int:
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))
+        poll_quiet(courier, now, ctx.settings.dd_poll_quiet_seconds)
     return requeued
 
 

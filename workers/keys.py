@@ -48,6 +48,11 @@ def callbacks(courier: str) -> str:
     return f"{PREFIX}:callbacks:{courier}"
 
 
+def active(courier: str) -> str:
+    """Orders booked at a courier and not finished, scored by their last change (epoch seconds)."""
+    return f"{PREFIX}:active:{courier}"
+
+
 def quarantine(courier: str) -> str:
     """Stream ids of callbacks for orders we did not know when they came, scored by receipt (ms)."""
     return f"{PREFIX}:quarantine:{courier}"

@@ -14,7 +14,7 @@ from redis.client import Pipeline
 from contracts.base import Record
 from contracts.events import Event, Timeline, reconcile
 from contracts.orders import Order
-from contracts.statuses import INTERNAL, Status
+from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys
 
 ORDER = msgspec.json.Decoder(Order)
@@ -216,6 +216,11 @@ class Store:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
                     if updated.status not in INTERNAL:
                         pipe.zrem(keys.DUE, order_id)
+                    # Orders at a courier and not finished: the poller looks at those gone quiet.
+                    if updated.tracking_code and updated.status not in TERMINAL:
+                        pipe.zadd(keys.active(updated.courier), {order_id: now.timestamp()})
+                    else:
+                        pipe.zrem(keys.active(updated.courier), order_id)
                     if also is not None:
                         also(pipe)
                     pipe.execute()
@@ -232,6 +237,11 @@ class Store:
             order_id = self.client.get(keys.tracking(courier, tracking_code))
             order = self.get_order(order_id.decode()) if order_id else None
         return order if order is not None and order.courier == courier else None
+
+    def quiet(self, courier: str, before: float, limit: int = 200) -> list[str]:
+        """Orders at `courier` with nothing new since `before` (oldest first)."""
+        found = self.client.zrangebyscore(keys.active(courier), "-inf", before, start=0, num=limit)
+        return [member.decode() for member in found]
 
     def overdue(self, now: float, limit: int = 500) -> list[str]:
         return [m.decode() for m in self.client.zrangebyscore(keys.DUE, "-inf", now, start=0, num=limit)]
