@@ -74,3 +74,21 @@ def test_only_orders_quiet_past_their_status_threshold_are_polled(
     assert poll_quiet("ghn", now=1000.0 + 7300, base_seconds=3600) == 1
     assert [j.id for j in queue("sweep", ctx.store.client).get_jobs()] == [f"poll-{quiet}"]
     assert poll_quiet("ghn", now=1000.0 + 7301, base_seconds=3600) == 0  # not again until quiet again
+
+
+def test_a_finished_order_gets_one_last_poll_for_the_steps_it_never_heard(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    order_id = _booked(api, httpx_mock)
+    pushed = msgspec.json.decode(fixture("ghn", "callback_delivered.json"))
+    pushed.update(ClientOrderCode=order_id, OrderCode="G8ADKBYD", Time="2099-11-22T15:30:00+07:00")
+    api.post("/v1/callbacks/ghn", params={"token": SECRET}, content=msgspec.json.encode(pushed))
+    ingest_callbacks("ghn")  # delivered, but "picked" was never posted
+    assert ctx.store.client.zscore(keys.closing("ghn"), order_id) is not None
+    assert poll_quiet("ghn", now=10**10, base_seconds=1) == 1
+    [job] = queue("sweep", ctx.store.client).get_jobs()
+    assert list(job.args) == [order_id, True]
+    _history(httpx_mock, order_id, [{"status": "picked", "updated_date": "2099-11-21T03:00:00Z"}])
+    assert poll_order(order_id, closing=True) == 1
+    moved = [e["status"] for e in api.get(f"/v1/orders/{order_id}/events").json()["events"] if e["applied"]]
+    assert moved == ["booked", "picked_up", "delivered"]

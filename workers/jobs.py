@@ -127,10 +127,10 @@ def as_event(courier: str, update: StatusUpdate, received: datetime, source: Sou
 
 
 # -- polling --------------------------------------------------------------------------------------
-def enqueue_poll(connection: redis.Redis, order_id: str, courier: str) -> None:
+def enqueue_poll(connection: redis.Redis, order_id: str, courier: str, closing: bool = False) -> None:
     queue("sweep", connection).enqueue_call(
         "workers.jobs.poll_order",
-        args=(order_id,),
+        args=(order_id, closing),
         job_id=f"poll-{order_id}",
         timeout=120,
         result_ttl=0,
@@ -142,12 +142,13 @@ def enqueue_poll(connection: redis.Redis, order_id: str, courier: str) -> None:
 POLL_CONCURRENCY = 2  # lookups at one courier at a time, beside its bookings
 
 
-def poll_order(order_id: str) -> int:
-    """Ask the courier for an order whose callbacks went quiet; returns how many events were new."""
+def poll_order(order_id: str, closing: bool = False) -> int:
+    """Ask the courier for an order whose callbacks went quiet, or (`closing`) that just finished;
+    returns how many events were new."""
     ctx = current()
     store = ctx.store
     order = store.get_order(order_id)
-    if order is None or order.tracking_code is None or order.status in TERMINAL:
+    if order is None or order.tracking_code is None or (order.status in TERMINAL and not closing):
         return 0
     try:
         updates = ctx.courier(order.centre, order.courier).track(order.tracking_code)
@@ -177,6 +178,10 @@ def poll_quiet(courier: str, now: float, base_seconds: float) -> int:
             continue
         enqueue_poll(store.client, order_id, courier)
         store.client.zadd(keys.active(courier), {order_id: now}, xx=True)  # not again until quiet again
+        queued += 1
+    for member in store.client.zrangebyscore(keys.closing(courier), "-inf", now - base_seconds, start=0, num=200):
+        enqueue_poll(store.client, member.decode(), courier, closing=True)
+        store.client.zrem(keys.closing(courier), member)
         queued += 1
     return queued
 

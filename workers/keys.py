@@ -53,6 +53,11 @@ def active(courier: str) -> str:
     return f"{PREFIX}:active:{courier}"
 
 
+def closing(courier: str) -> str:
+    """Orders that just finished, waiting for their last poll, scored by when they finished."""
+    return f"{PREFIX}:closing:{courier}"
+
+
 def quarantine(courier: str) -> str:
     """Stream ids of callbacks for orders we did not know when they came, scored by receipt (ms)."""
     return f"{PREFIX}:quarantine:{courier}"

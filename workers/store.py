@@ -221,6 +221,9 @@ class Store:
                         pipe.zadd(keys.active(updated.courier), {order_id: now.timestamp()})
                     else:
                         pipe.zrem(keys.active(updated.courier), order_id)
+                        if updated.tracking_code and order.status not in TERMINAL:
+                            # Finished: one last poll later fills in steps whose callbacks were lost.
+                            pipe.zadd(keys.closing(updated.courier), {order_id: now.timestamp()})
                     if also is not None:
                         also(pipe)
                     pipe.execute()

@@ -29,6 +29,7 @@ class Chaos(msgspec.Struct, kw_only=True):
     timeout_seconds: float = 15.0  # longer than the client's timeout: the answer is lost
     duplicate_rate: float = 0.0  # share of callbacks posted twice
     reorder_rate: float = 0.0  # share of callbacks posted after the next one
+    drop_rate: float = 0.0  # share of callbacks never posted at all (polling must fill the gap)
     # Which story autoplay tells, drawn per shipment by weight.
     scenarios: dict[str, float] = msgspec.field(default_factory=lambda: {"delivered": 1.0})
     # What a create with a reference that exists already does: couriers do not document it (VERIFY).
@@ -124,6 +125,8 @@ class SandboxCore:
                 if later is not None:
                     batch.insert(0, later)  # the next one overtakes this one
             for item in batch:
+                if self.random.random() < chaos.drop_rate:
+                    continue  # lost for good: the courier's own history still has it
                 if not await post(item):
                     return
                 if self.random.random() < chaos.duplicate_rate:
