@@ -17,6 +17,7 @@ from workers.store import Principal
 class CourierHealth(Record, frozen=True, kw_only=True):
     couriers: list[BreakerView]
     concurrency: int  # bookings running or queued at one courier at a time
+    rejected_callbacks: dict[str, int]  # callbacks refused for failed authentication, per courier
 
 
 @get(
@@ -31,4 +32,8 @@ def courier_health(principal: NamedDependency[Principal], state: State) -> Couri
     require(principal, "orders:read")
     ctx = context(state)
     views = [Breaker(ctx.store.client, courier.value).view() for courier in Courier]
-    return CourierHealth(couriers=views, concurrency=ctx.settings.dd_courier_concurrency)
+    return CourierHealth(
+        couriers=views,
+        concurrency=ctx.settings.dd_courier_concurrency,
+        rejected_callbacks=ctx.store.rejected_counts(),
+    )

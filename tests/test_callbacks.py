@@ -223,3 +223,20 @@ def test_a_secret_in_the_body_is_not_kept_with_the_raw_callback(api: Client, ctx
     assert SECRET.encode() not in fields[b"body"] and b'"TOKEN":"[redacted]"' in fields[b"body"]
     assert ingest_callbacks("viettelpost") == 1
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
+
+
+def test_failed_authentication_is_counted_for_the_operator(api: Client, ctx: Context) -> None:
+    order_id = _booked_order(api, ctx)
+    for _ in range(3):
+        assert _post(api, _callback(order_id, "callback_delivered.json"), token="forged") == 401
+    assert api.get("/v1/couriers").json()["rejected_callbacks"] == {"ghn": 3}
+
+
+def test_ghn_callbacks_come_only_from_listed_addresses_when_the_account_lists_them() -> None:
+    from contracts.config import CourierAccount
+    from contracts.couriers import CallbackRequest, ghn
+
+    account = CourierAccount(base_url="http://ghn", callback_secret="s3cret", callback_ips=("10.0.0.7",))
+    ok = CallbackRequest(query={"token": "s3cret"}, headers={}, body=b"{}", remote="10.0.0.7")
+    assert ghn.authenticate(ok, account)
+    assert not ghn.authenticate(msgspec.structs.replace(ok, remote="203.0.113.9"), account)

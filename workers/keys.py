@@ -64,6 +64,7 @@ def quarantine(courier: str) -> str:
 
 
 REJECTED_CALLBACKS = f"{PREFIX}:callbacks:rejected"
+REJECTED_COUNTS = f"{PREFIX}:callbacks:rejected:count"  # per courier, since the store began
 ORPHAN_CALLBACKS = f"{PREFIX}:callbacks:orphans"
 DUE = f"{PREFIX}:due"  # orders in an internal state, scored by the time they are overdue
 INGEST_GROUP = "ingest"

@@ -264,8 +264,14 @@ class Store:
         return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
 
     def reject_callback(self, fields: dict[str, bytes | str]) -> None:
-        """Keep a refused callback for the operator (capped): forged or malformed, never applied."""
-        self.client.xadd(keys.REJECTED_CALLBACKS, fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        """Keep a refused callback for the operator (capped) and count it: forged, never applied."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(keys.REJECTED_CALLBACKS, fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+            pipe.hincrby(keys.REJECTED_COUNTS, str(fields.get("courier", "")), 1)
+            pipe.execute()
+
+    def rejected_counts(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.client.hgetall(keys.REJECTED_COUNTS).items()}
 
     def keep_orphan(self, fields: dict[str, bytes | str]) -> None:
         self.client.xadd(keys.ORPHAN_CALLBACKS, fields, maxlen=100_000, approximate=True)  # type: ignore[arg-type]

@@ -291,6 +291,9 @@ def verify_callback(token: str | None, secret: str) -> bool:
 
 
 def authenticate(request: CallbackRequest, account: CourierAccount) -> bool:
+    """The `?token=` of the registered URL, and the source address when the account lists GHN's."""
+    if account.callback_ips and request.remote not in account.callback_ips:
+        return False
     return verify_callback(request.query.get("token"), account.callback_secret)
 
 
