@@ -7,13 +7,16 @@ CourierError
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import httpx
 import msgspec
 
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate
+
+T = TypeVar("T")
 
 
 class CourierError(Exception):
@@ -65,6 +68,17 @@ def send(
         )
     except httpx.TransportError as error:  # timeouts and connection failures alike
         raise CourierUnavailable(f"{courier} unreachable: {type(error).__name__}") from error
+
+
+def read(courier: str, envelope_error: type[Exception], decode: Callable[[], T]) -> T:
+    """Run a decoder over a courier's 2xx answer: its error envelope (a refusal on HTTP 200) is a
+    `CourierRejected` in the courier's words; an unreadable body is a courier in trouble."""
+    try:
+        return decode()
+    except envelope_error as error:
+        raise CourierRejected(f"{courier}: {error}") from error
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise CourierUnavailable(f"{courier} answered an unreadable body: {error}") from error
 
 
 def classify(response: httpx.Response) -> None:

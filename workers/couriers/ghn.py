@@ -8,7 +8,7 @@ import msgspec
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghn as wire
-from workers.couriers import CourierRejected, CourierUnavailable, classify, send
+from workers.couriers import CourierRejected, CourierUnavailable, classify, read, send
 
 
 class GhnClient:
@@ -26,12 +26,7 @@ class GhnClient:
 
     def create(self, shipment: Shipment) -> Booking:
         body = self._post("/v2/shipping-order/create", wire.encode_shipment(shipment))
-        try:
-            return wire.decode_created(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHN: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+        return read("GHN", wire.EnvelopeError, lambda: wire.decode_created(body))
 
     def find(self, reference: str) -> Booking | None:
         """The order GHN holds under our reference (`client_order_code`), if any."""
@@ -52,23 +47,13 @@ class GhnClient:
     def track(self, tracking_code: str) -> list[StatusUpdate]:
         """GHN's history for a tracking code (`shipping-order/detail`), for orders whose callbacks went quiet."""
         body = self._post("/v2/shipping-order/detail", msgspec.json.encode({"order_code": tracking_code}))
-        try:
-            return wire.detail_updates(wire.decode_detail(body))
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHN: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+        return read("GHN", wire.EnvelopeError, lambda: wire.detail_updates(wire.decode_detail(body)))
 
     def _switch(self, action: str, tracking_code: str) -> str:
         """`switch-status/*` answers per order code; one refused code is a rejection with GHN's words."""
         payload = msgspec.json.encode({"order_codes": [tracking_code]})
         body = self._post(f"/v2/switch-status/{action}", payload)
-        try:
-            results = wire.decode_switch(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHN: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHN answered an unreadable body: {error}") from error
+        results = read("GHN", wire.EnvelopeError, lambda: wire.decode_switch(body))
         mine = next((r for r in results if r.order_code == tracking_code), None)
         if mine is None or not mine.result:
             raise CourierRejected(f"GHN: {mine.message if mine else 'no result for ' + tracking_code}")

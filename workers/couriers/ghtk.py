@@ -10,7 +10,7 @@ import msgspec
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import ghtk as wire
-from workers.couriers import CourierRejected, CourierUnavailable, classify, send
+from workers.couriers import CourierRejected, CourierUnavailable, classify, read, send
 
 
 class GhtkClient:
@@ -39,12 +39,7 @@ class GhtkClient:
         except ValueError as error:  # a bad account option: configuration, not GHTK, must change
             raise CourierRejected(str(error)) from error
         body = self._call("POST", "/services/shipment/order/?ver=1.5", payload)
-        try:
-            return wire.decode_created(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHTK: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHTK answered an unreadable body: {error}") from error
+        return read("GHTK", wire.EnvelopeError, lambda: wire.decode_created(body))
 
     def find(self, reference: str) -> Booking | None:
         """The order GHTK holds under our reference (`order.id`, looked up as `partner_id:`), if any.
@@ -68,23 +63,13 @@ class GhtkClient:
     def track(self, tracking_code: str) -> list[StatusUpdate]:
         """GHTK's current status for a label (`shipment/v2/{label}`), for orders whose callbacks went quiet."""
         body = self._call("GET", f"/services/shipment/v2/{quote(tracking_code, safe='')}")
-        try:
-            return wire.decode_tracked(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHTK: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHTK answered an unreadable body: {error}") from error
+        return read("GHTK", wire.EnvelopeError, lambda: wire.decode_tracked(body))
 
     def cancel(self, tracking_code: str) -> str:
         """Accepted only before pickup (status 1, 2, 12); after it GHTK answers "Đơn đã lấy hàng, không thể hủy
         đơn." with `success: false`, which is a rejection in GHTK's words."""
         body = self._call("POST", f"/services/shipment/cancel/{quote(tracking_code, safe='')}")
-        try:
-            return wire.decode_cancelled(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"GHTK: {error}") from error
-        except msgspec.DecodeError as error:
-            raise CourierUnavailable(f"GHTK answered an unreadable body: {error}") from error
+        return read("GHTK", wire.EnvelopeError, lambda: wire.decode_cancelled(body))
 
     def redeliver(self, tracking_code: str) -> str:
         # couriers-vn.md §3.3 lists no redelivery call: GHTK retries on its own after a delay (status 10).

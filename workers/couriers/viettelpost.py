@@ -23,7 +23,7 @@ from contracts.config import CourierAccount
 from contracts.couriers import VIETNAM, Booking, Shipment, StatusUpdate, says_not_found
 from contracts.couriers import viettelpost as wire
 from contracts.couriers.viettelpost_codes import APPROVE_RETURN, CANCEL, REDELIVER
-from workers.couriers import CourierRejected, CourierUnavailable, classify, send
+from workers.couriers import CourierRejected, CourierUnavailable, classify, read, send
 
 T = TypeVar("T")
 DETAIL_PATH = "/v2/order/detail-v2"
@@ -80,12 +80,7 @@ class ViettelPostClient:
 
     @staticmethod
     def _decode(decoder: Callable[[bytes], T], body: bytes) -> T:
-        try:
-            return decoder(body)
-        except wire.EnvelopeError as error:
-            raise CourierRejected(f"Viettel Post: {error}") from error
-        except msgspec.DecodeError as error:  # ValidationError included
-            raise CourierUnavailable(f"Viettel Post answered an unreadable body: {error}") from error
+        return read("Viettel Post", wire.EnvelopeError, lambda: decoder(body))
 
     # -- operations -------------------------------------------------------------------------------
     def create(self, shipment: Shipment) -> Booking:

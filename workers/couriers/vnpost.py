@@ -13,7 +13,7 @@ from contracts.config import CourierAccount
 from contracts.couriers import Booking, Party, Shipment, StatusUpdate
 from contracts.couriers import vnpost as wire
 from contracts.couriers.vnpost_codes import CANCEL_PENDING, CANCELLED, OrderRecord
-from workers.couriers import CourierRejected, CourierUnavailable, classify, send
+from workers.couriers import CourierRejected, classify, read, send
 
 _AUTH_FAILED = (401, 403)
 T = TypeVar("T")
@@ -125,9 +125,4 @@ class VnpostClient:
 
 def _read(decode: Callable[[], T]) -> T:
     """Run a decoder: a refusal on HTTP 200 is a rejection, an unreadable body a courier in trouble."""
-    try:
-        return decode()
-    except wire.EnvelopeError as error:
-        raise CourierRejected(f"VNPost: {error}") from error
-    except msgspec.DecodeError as error:
-        raise CourierUnavailable(f"VNPost answered an unreadable body: {error}") from error
+    return read("VNPost", wire.EnvelopeError, decode)
