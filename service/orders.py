@@ -25,6 +25,7 @@ from contracts.intake import prepare
 from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id, view
 from contracts.statuses import Status
 from service.auth import context, may_see, require
+from service.deadlines import view_with_deadlines
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
 from service.problems import ProblemError, documented
 from workers import keys
@@ -86,8 +87,6 @@ def _event_view(entry: TimelineEntry) -> EventView:
 
 def order_view(ctx: Context, order: Order, fresh: bool = False) -> OrderView:
     """The order as answered; `fresh` (not stored yet) skips reading a timeline that cannot exist."""
-    from service.deadlines import view_with_deadlines
-
     return view(order) if fresh else view_with_deadlines(ctx, order)
 
 
