@@ -127,10 +127,12 @@ def create_key(centre: str, scopes: Sequence[str]) -> str:
     return secret
 
 
-def _wait_for_ports(host: str, ports: list[int], children: list[subprocess.Popen[bytes]], seconds: float = 30) -> None:
+def _wait_for_ports(
+    host: str, ports: list[int], children: list[subprocess.Popen[bytes]], stop: list[int], seconds: float = 30
+) -> None:
     deadline = time.monotonic() + seconds
     for port in ports:
-        while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        while time.monotonic() < deadline and not stop and all(child.poll() is None for child in children):
             try:
                 socket.create_connection((host, port), timeout=0.5).close()
                 break
@@ -140,6 +142,14 @@ def _wait_for_ports(host: str, ports: list[int], children: list[subprocess.Popen
 
 def run_dev(settings: Settings) -> int:
     """Everything on 127.0.0.1 with the embedded store; Ctrl-C or SIGTERM stops every child."""
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    # Before anything starts, so a signal that comes while children are being spawned still stops them all.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     env = dict(os.environ)
     env.setdefault("DD_DEV_API_KEY", "dd_dev_" + secrets.token_urlsafe(18))
     env.setdefault("DD_DEV_CALLBACK_SECRET", secrets.token_urlsafe(24))
@@ -163,17 +173,12 @@ def run_dev(settings: Settings) -> int:
     # The HTTP servers first, so the first jobs do not meet a refused connection and wait out a retry.
     parts = [["api"], ["sandbox"]]
     children = [spawn(part) for part in parts]
-    _wait_for_ports(settings.dd_host, [settings.dd_port, settings.dd_sandbox_port], children)
+    _wait_for_ports(settings.dd_host, [settings.dd_port, settings.dd_sandbox_port], children, received)
     for part in [["scheduler"], *(["worker", q] for q in QUEUES)]:
+        if received:
+            break
         parts.append(part)
         children.append(spawn(part))
-    received: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        received.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     print(
         f"""
 dossier-dispatch is running
