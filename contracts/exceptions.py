@@ -7,7 +7,8 @@ from datetime import date
 from contracts.base import Record
 from contracts.events import Timeline
 from contracts.lifecycle import DECISIONS
-from contracts.orders import Deadlines, Order
+from contracts.money import money_record
+from contracts.orders import Deadlines, Order, cod_expected
 from contracts.statuses import TERMINAL, Status
 
 _BY_STATUS: dict[Status, str] = {
@@ -28,15 +29,31 @@ class ExceptionItem(Record, frozen=True, kw_only=True):
     actions: list[str]  # the decisions the API accepts for this order now
 
 
+def _money_reasons(order: Order) -> list[str]:
+    record = money_record(order.charges, cod_expected(order))
+    if not record.cod_mismatch:
+        return []
+    return [f"the courier collects {record.cod} VND, not the {record.cod_expected} VND asked (COD changed)"]
+
+
 def assess(order: Order, timeline: Timeline, deadlines: Deadlines, today: date) -> ExceptionItem | None:
-    """The reasons a clerk must look at this order today, or None when it runs on its own."""
+    """The reasons a clerk must look at this order today, or None when it runs on its own.
+
+    A finished order comes back for a claim (lost, damaged), a step the courier reported after the end
+    (§9.3: always acknowledged, raised here), a push/poll contradiction, or money collected other than asked.
+    """
     reasons = []
     if order.status in _BY_STATUS:
         reasons.append(_BY_STATUS[order.status])
+    if order.contradiction:
+        reasons.append(f"push/poll contradiction: {order.contradiction}")
+    reasons += _money_reasons(order)
     unmapped = sorted({e.event.raw_status for e in timeline.entries if e.event.status is None})
     if unmapped:
         reasons.append(f"the courier sent codes we do not know: {', '.join(unmapped)}")
-    contradictions = [e for e in timeline.entries if e.event.status is not None and not e.applied]
+    contradictions = [
+        e for e in timeline.entries if e.event.status is not None and not e.applied and not e.event.unconfirmed
+    ]
     if contradictions:
         latest = contradictions[-1].event
         reasons.append(f"the courier reported {latest.raw_status!r} after the order was {order.status.value}")
@@ -47,6 +64,10 @@ def assess(order: Order, timeline: Timeline, deadlines: Deadlines, today: date) 
             reasons.append(f"{deadlines.failed_attempts} failed deliveries: the result must go back to the centre")
         elif deadlines.failed_attempts >= 2:
             reasons.append(f"{deadlines.failed_attempts} failed deliveries")
+    return _item(order, reasons)
+
+
+def _item(order: Order, reasons: list[str]) -> ExceptionItem | None:
     if not reasons:
         return None
     actions = [decision for decision, allowed in DECISIONS.items() if order.status in allowed]

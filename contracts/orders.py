@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from contracts.base import Inbound, Record
+from contracts.money import Charge, MoneyRecord, money_record
 from contracts.statuses import Status
 
 
@@ -133,6 +134,8 @@ class Order(Record, frozen=True, kw_only=True):
     updated_at: datetime
     dispatch_attempts: int = 0
     dispatch_error: str | None = None
+    charges: tuple[Charge, ...] = ()  # the money record: fees, COD and weight as the courier reported them
+    contradiction: str | None = None  # the courier's tracking disagrees with what its callbacks said
 
 
 class Deadlines(Record, frozen=True, kw_only=True):
@@ -169,6 +172,13 @@ class OrderView(Record, frozen=True, kw_only=True):
     updated_at: datetime
     dispatch_attempts: int
     dispatch_error: str | None
+    money: MoneyRecord
+    contradiction: str | None
+
+
+def cod_expected(order: Order) -> int:
+    """What the courier should collect for the agency: the fee (lệ phí), only when it delivers to the citizen."""
+    return order.payment.agency_fee if order.kind == "delivery" else 0
 
 
 def view(order: Order, deadlines: Deadlines | None = None) -> OrderView:
@@ -194,6 +204,8 @@ def view(order: Order, deadlines: Deadlines | None = None) -> OrderView:
         updated_at=order.updated_at,
         dispatch_attempts=order.dispatch_attempts,
         dispatch_error=order.dispatch_error,
+        money=money_record(order.charges, cod_expected(order)),
+        contradiction=order.contradiction,
     )
 
 

@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
-from contracts.couriers.registry import AUTHENTICATE, DECODE, KNOWN, REDACT
+from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT
 from service.auth import context
 from service.problems import documented, problem
 from workers.jobs import enqueue_ingest
@@ -84,4 +84,4 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         log.warning("malformed %s callback from %s kept for replay (sha256 %s): %s", courier, remote, receipt, error)
         return problem(400, "callback-malformed", "Malformed callback", str(error), request)
-    return Response({"success": True, "message": "OK"}, status_code=200)
+    return Response(ANSWER[courier], status_code=200)

@@ -14,15 +14,11 @@ from contracts.base import Record
 from contracts.calendar import VIETNAM_TZ
 from contracts.deadlines import deadlines
 from contracts.exceptions import ExceptionItem, assess
-from contracts.statuses import TERMINAL, Status
 from service.auth import context, require
 from service.deadlines import CALENDAR
 from service.problems import ProblemError, documented
 from workers import keys
 from workers.store import Principal
-
-# Terminal orders that still need a clerk (a claim to open).
-_CLAIMS = frozenset({Status.LOST, Status.DAMAGED})
 
 
 class ExceptionQueue(Record, frozen=True, kw_only=True):
@@ -54,7 +50,7 @@ def exception_queue(
     found = []
     for order_id in ids:
         order = store.get_order(order_id)
-        if order is None or (order.status in TERMINAL and order.status not in _CLAIMS):
+        if order is None:
             continue
         timeline = store.timeline(order_id)
         item = assess(order, timeline, deadlines(order, timeline, centre, CALENDAR), today)

@@ -99,8 +99,14 @@ def test_naive_callback_time_is_vietnam_time() -> None:
     assert update.event_time.utcoffset() is not None
 
 
-def test_money_only_callback_reports_no_status() -> None:
-    assert ghn.callback_updates(fixture("ghn", "callback_update_fee.json")) == []
+def test_money_only_callback_reports_no_status_but_its_money() -> None:
+    [update] = ghn.callback_updates(fixture("ghn", "callback_update_fee.json"))
+    assert not update.reports_status
+    assert {(c.field, c.amount, c.source) for c in update.charges} == {
+        ("fee", 25000, "update_fee"),
+        ("cod", 0, "update_fee"),
+        ("weight_grams", 500, "update_fee"),
+    }
 
 
 @pytest.mark.parametrize("raw", sorted(ghn.STATUS))

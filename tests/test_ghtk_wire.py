@@ -12,11 +12,13 @@ import pytest
 from contracts.config import Centre, CourierAccount, dev_config
 from contracts.couriers import VIETNAM, CallbackRequest, Shipment, build_shipment, ghtk
 from contracts.couriers.ghtk_codes import PARTIAL_TAGS, REASON, REPORTS, STATUS, STATUS_TEXT
+from contracts.events import reconcile
 from contracts.intake import prepare
 from contracts.orders import OrderCreate
 from contracts.settings import Settings
-from contracts.statuses import TERMINAL, Status
+from contracts.statuses import Status
 from tests.conftest import fixture, order_body
+from workers.jobs import as_event
 
 LABEL = "S22749126.SGP39-J31.1375835526"
 
@@ -168,7 +170,7 @@ def test_cancel_answer_and_refusal() -> None:
     ("name", "status", "reason_code", "reason"),
     [
         ("callback_delivered.txt", Status.DELIVERED, None, None),
-        ("callback_shipper_reports_delivered.txt", Status.OUT_FOR_DELIVERY, None, None),
+        ("callback_shipper_reports_delivered.txt", Status.DELIVERED, None, None),
         ("callback_delivery_delayed.txt", Status.DELIVERY_FAILED, "122", "Không gọi được cho khách hàng"),
         ("callback_pickup_failed.txt", Status.PICKUP_FAILED, "113", "postponed, or no contact after 3 tries"),
         ("callback_returned.txt", Status.RETURNED, None, None),
@@ -193,16 +195,18 @@ def test_every_ghtk_status_id_maps(status_id: int) -> None:
 
 
 @pytest.mark.parametrize("status_id", sorted(REPORTS))
-def test_a_shipper_report_never_ends_an_order_on_its_own(status_id: int) -> None:
+def test_a_shipper_report_is_recorded_unconfirmed(status_id: int) -> None:
     [update] = ghtk.callback_updates(_callback(status_id=str(status_id)))
-    assert update.status is not None and update.status not in TERMINAL
+    assert update.status is not None and update.unconfirmed
+    [entry] = reconcile(Status.OUT_FOR_DELIVERY, [as_event("ghtk", update, update.event_time, "push")]).entries
+    assert not entry.applied  # it claims a step; it moves nothing until GHTK confirms
 
 
 def test_status_table_follows_the_proposed_mapping() -> None:
     expected = {
         Status.CANCELLED: {-1}, Status.BOOKED: {1, 2}, Status.PICKUP_STARTED: {12},
-        Status.PICKUP_FAILED: {7, 127, 8, 128}, Status.PICKED_UP: {3, 123}, Status.OUT_FOR_DELIVERY: {4, 45},
-        Status.DELIVERY_FAILED: {9, 49, 10, 410}, Status.DELIVERED: {5, 6}, Status.RETURNING: {20},
+        Status.PICKUP_FAILED: {7, 127, 8, 128}, Status.PICKED_UP: {3, 123}, Status.OUT_FOR_DELIVERY: {4},
+        Status.DELIVERY_FAILED: {9, 49, 10, 410}, Status.DELIVERED: {5, 6, 45}, Status.RETURNING: {20},
         Status.RETURNED: {21, 11}, Status.LOST: {13},
     }  # fmt: skip
     assert {code: status for status, codes in expected.items() for code in codes} == STATUS

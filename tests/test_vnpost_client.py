@@ -152,7 +152,9 @@ def test_track_reads_the_status_history(client: VnpostClient, httpx_mock: HTTPXM
         match_headers={"token": "tok-1"},
         content=fixture("vnpost", "history_ok.json"),
     )
-    assert [u.status for u in client.track(TRACKING)] == [Status.BOOKED, Status.PICKED_UP, Status.DELIVERED]
+    updates = client.track(TRACKING)
+    assert [u.status for u in updates if u.reports_status] == [Status.BOOKED, Status.PICKED_UP, Status.DELIVERED]
+    assert [c.field for u in updates for c in u.charges] == ["cod_paid"]  # 21: the COD was paid out
 
 
 def _cancel(httpx_mock: HTTPXMock, name: str) -> None:

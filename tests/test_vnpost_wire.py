@@ -156,9 +156,11 @@ def test_lookup_reads_the_order_inside_results_and_empty_results_mean_unknown() 
     assert vnpost.decode_orders(fixture("vnpost", "order_not_found.json")) == []
 
 
-def test_history_becomes_status_updates_in_vietnam_time_without_money_steps() -> None:
+def test_history_becomes_status_updates_in_vietnam_time_and_payouts_money_facts() -> None:
     updates = vnpost.decode_history(fixture("vnpost", "history_ok.json"), "EN340902457VN")
-    assert [(u.raw_status, u.status, u.raw_text) for u in updates] == [
+    [payout] = [u for u in updates if not u.reports_status]
+    assert [(c.field, c.at.isoformat()) for c in payout.charges] == [("cod_paid", "2026-11-25T09:00:00+07:00")]
+    assert [(u.raw_status, u.status, u.raw_text) for u in updates if u.reports_status] == [
         ("1", Status.BOOKED, "Đã tạo"),
         ("6", Status.PICKED_UP, "Đã lấy hàng"),
         ("14", Status.DELIVERED, "Đã giao"),
@@ -223,8 +225,10 @@ def test_every_vnpost_status_code_maps(raw: str) -> None:
 
 
 @pytest.mark.parametrize("raw", sorted(codes.MONEY, key=int))
-def test_money_only_codes_report_no_status(raw: str) -> None:
-    assert vnpost.callback_updates(_callback_with(raw)) == []
+def test_payout_codes_are_money_facts_not_statuses(raw: str) -> None:
+    [update] = vnpost.callback_updates(_callback_with(raw))
+    assert not update.reports_status
+    assert [(c.field, c.source) for c in update.charges] == [(codes.MONEY[raw], f"status {raw}")]
 
 
 @pytest.mark.parametrize("raw", sorted(codes.INTERNATIONAL, key=int))
@@ -234,8 +238,8 @@ def test_international_stages_stay_unmapped_never_guessed(raw: str) -> None:
 
 
 def test_every_documented_code_is_a_status_or_money() -> None:
-    assert set(codes.STATUS_TEXT) == set(codes.STATUS) | codes.MONEY
-    assert not set(codes.STATUS) & codes.MONEY
+    assert set(codes.STATUS_TEXT) == set(codes.STATUS) | set(codes.MONEY)
+    assert not set(codes.STATUS) & set(codes.MONEY)
 
 
 def test_partial_delivery_or_return_is_never_an_end() -> None:
@@ -246,11 +250,12 @@ def test_no_reason_codes_are_invented() -> None:
     assert codes.REASON == {}
 
 
-def test_batched_callback_gives_one_update_per_order_and_skips_money_records() -> None:
+def test_batched_callback_gives_one_update_per_order_and_money_records_no_status() -> None:
     updates = vnpost.callback_updates(fixture("vnpost", "callback_batch.json"))
-    assert [(u.tracking_code, u.reference, u.status) for u in updates] == [
-        ("EN340902457VN", "o01TESTORDER", Status.IN_TRANSIT),
-        ("CV749233795VN", "o01OTHERORDER", Status.OUT_FOR_DELIVERY),
+    assert [(u.tracking_code, u.reference, u.status, u.reports_status) for u in updates] == [
+        ("EN340902457VN", "o01TESTORDER", Status.IN_TRANSIT, True),
+        ("CV749233795VN", "o01OTHERORDER", Status.OUT_FOR_DELIVERY, True),
+        ("EN123456785VN", "o01THIRDORDER", None, False),  # 21: COD paid out
     ]
 
 

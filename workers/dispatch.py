@@ -13,6 +13,7 @@ from rq.rate_limit import RateLimit
 
 from contracts.couriers import build_shipment
 from contracts.events import Event, event_key
+from contracts.money import reported
 from contracts.statuses import Status
 from workers import keys
 from workers.breaker import Breaker
@@ -129,7 +130,10 @@ def dispatch_order(order_id: str) -> str:
             source="api",
             tracking_code=booking.tracking_code,
         )
-        store.update_order(order_id, now=now, events=[booked], tracking_code=booking.tracking_code, dispatch_error=None)
+        quoted = reported({"fee": booking.total_fee}, now, "booking")  # the fee at creation (§9.17)
+        store.update_order(
+            order_id, now=now, events=[booked], charges=quoted, tracking_code=booking.tracking_code, dispatch_error=None
+        )
         log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
         return "booked"
 

@@ -19,7 +19,7 @@ from rq.serializers import JSONSerializer
 from contracts.couriers import StatusUpdate
 from contracts.couriers.registry import DECODE
 from contracts.deadlines import quiet_after
-from contracts.events import Event, Source, event_key
+from contracts.events import Event, Source, contradicts, event_key
 from contracts.statuses import TERMINAL, Status
 from workers import keys
 from workers.context import current
@@ -94,12 +94,12 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantin
             log.warning("callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id)
             store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
             continue
-        event = as_event(courier, update, received, "push")
-        if update.status is None:
+        events = [as_event(courier, update, received, "push")] if update.reports_status else []
+        if update.reports_status and update.status is None:
             log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
         changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
         try:
-            store.update_order(order.id, now=_now(), events=[event], **changes)
+            store.update_order(order.id, now=_now(), events=events, charges=update.charges, **changes)
         except UnknownOrder:
             store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
     if waiting and quarantine:
@@ -123,6 +123,7 @@ def as_event(courier: str, update: StatusUpdate, received: datetime, source: Sou
         location=update.location,
         source=source,
         tracking_code=update.tracking_code,
+        unconfirmed=update.unconfirmed,
     )
 
 
@@ -156,10 +157,15 @@ def poll_order(order_id: str, closing: bool = False) -> int:
         log.warning("could not poll order %s at %s: %s", order_id, order.courier, type(refusal).__name__)
         return 0
     now = _now()
-    known = {event.key for event in store.events(order_id)}
-    events = [as_event(order.courier, update, now, "poll") for update in updates]
+    stored = store.events(order_id)
+    known = {event.key for event in stored}
+    events = [as_event(order.courier, update, now, "poll") for update in updates if update.reports_status]
     fresh = [event for event in events if event.key not in known]
-    store.update_order(order_id, now=now, events=fresh)
+    charges = [charge for update in updates for charge in update.charges]
+    contradiction = contradicts(order.courier, [*stored, *fresh], events)
+    if contradiction != order.contradiction:
+        log.warning("order %s: %s", order_id, contradiction or "push and poll agree again")
+    store.update_order(order_id, now=now, events=fresh, charges=charges, contradiction=contradiction)
     store.client.zadd(keys.active(order.courier), {order_id: now.timestamp()}, xx=True)
     return len(fresh)
 

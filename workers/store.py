@@ -13,6 +13,7 @@ from redis.client import Pipeline
 
 from contracts.base import Record
 from contracts.events import Event, Timeline, reconcile
+from contracts.money import Charge, merge
 from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys
@@ -182,10 +183,11 @@ class Store:
         *,
         now: datetime,
         events: Sequence[Event] = (),
+        charges: Sequence[Charge] = (),
         also: Callable[[Pipeline], object] | None = None,
         **changes: Any,
     ) -> Order:
-        """Add events (deduplicated), apply field changes, and re-derive the status, atomically.
+        """Add events (deduplicated) and money facts, apply field changes, and re-derive the status, atomically.
 
         `also` adds commands (a job to enqueue) to the same MULTI/EXEC; it runs only when the order
         changes, so a repeated call does not enqueue twice.
@@ -203,6 +205,8 @@ class Store:
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
                     status = reconcile(Status.ACCEPTED, [*stored, *fresh.values()]).status
+                    if charges:
+                        changes["charges"] = merge(order.charges, charges)
                     updated = msgspec.structs.replace(order, status=status, **changes)
                     if not fresh and updated == order:
                         pipe.unwatch()

@@ -9,6 +9,7 @@ from contracts.addresses import ResolvedAddress, resolve
 from contracts.base import Record
 from contracts.calendar import VIETNAM_TZ
 from contracts.config import Centre
+from contracts.money import Charge
 from contracts.orders import Address, Kind, Order
 from contracts.statuses import Status
 
@@ -77,6 +78,9 @@ class StatusUpdate(Record, frozen=True, kw_only=True):
     reason: str | None
     event_time: datetime
     location: str | None
+    unconfirmed: bool = False  # the courier's agent reported it; the courier has not confirmed it yet
+    reports_status: bool = True  # False: a money-only message (fee, weight, COD), no timeline event
+    charges: tuple[Charge, ...] = ()  # money facts the message carried, for the order's money record
 
 
 class CallbackRequest(Record, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ import msgspec
 from contracts.base import Wire
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, CallbackRequest, Shipment, StatusUpdate, as_vietnam_time
+from contracts.money import Charge, ChargeField, reported
 from contracts.statuses import Status
 
 NAME = "ghn"
@@ -159,6 +160,13 @@ class Callback(Wire, kw_only=True):
     Time: datetime
     Warehouse: str = ""
     ShopID: int | str | None = None  # tolerated either way: we route by order lookup, not by this
+    CODAmount: int | None = None
+    CODTransferDate: datetime | None = None  # GHN paid the collected COD out to the shop
+    TotalFee: int | None = None
+    Weight: int | None = None  # grams
+    ConvertedWeight: int | None = None  # volumetric grams; GHN charges the larger
+    IsPartialReturn: bool = False
+    PartialReturnCode: str = ""
 
 
 ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -257,29 +265,47 @@ def decode_callback(body: bytes) -> Callback:
     return CALLBACK.decode(body)
 
 
-def status_update(callback: Callback) -> StatusUpdate | None:
-    """The status the callback reports, or None for a money-only update (weight, COD, fee).
+def charges(callback: Callback) -> tuple[Charge, ...]:
+    """The money facts of a callback: every type repeats fee, COD and weight; `update_*` change them."""
+    at = as_vietnam_time(callback.Time)
+    weights = [w for w in (callback.Weight, callback.ConvertedWeight) if w]
+    found: dict[ChargeField, int | None] = {
+        "fee": callback.TotalFee,
+        "cod": callback.CODAmount,
+        "weight_grams": max(weights) if weights else None,
+    }
+    money = reported(found, at, callback.Type)
+    if callback.CODTransferDate is not None:
+        money += reported({"cod_paid": callback.CODAmount}, as_vietnam_time(callback.CODTransferDate), callback.Type)
+    return money
 
-    A `Type` GHN has not documented is kept as an unmapped event, never dropped in silence.
+
+def status_update(callback: Callback) -> StatusUpdate:
+    """The status the callback reports; a money-only update (weight, COD, fee) reports no status.
+
+    A `Type` GHN has not documented is kept as an unmapped event, never dropped in silence. A partial
+    return is an incident for a dossier, whatever the status says (§9.14).
     """
-    if callback.Type in MONEY_TYPES:
-        return None
-    documented = callback.Type in STATUS_TYPES
+    documented = callback.Type in STATUS_TYPES or callback.Type in MONEY_TYPES
     reason = (
         callback.Reason
         or PICKUP_FAILURE_REASONS.get(callback.ReasonCode)
         or DELIVERY_FAILURE_REASONS.get(callback.ReasonCode)
     )
+    status = map_status(callback.Status, callback.ReasonCode) if documented else None
+    partial = callback.IsPartialReturn or bool(callback.PartialReturnCode)
     return StatusUpdate(
         reference=callback.ClientOrderCode or None,
         tracking_code=callback.OrderCode,
         raw_status=callback.Status if documented else f"{callback.Type}:{callback.Status}",
-        status=map_status(callback.Status, callback.ReasonCode) if documented else None,
-        raw_text=callback.Description,
+        status=Status.EXCEPTION if partial and status is not None else status,
+        raw_text=f"{callback.Description} (IsPartialReturn)".strip() if partial else callback.Description,
         reason_code=callback.ReasonCode or None,
         reason=reason or None,
         event_time=as_vietnam_time(callback.Time),
         location=callback.Warehouse or None,
+        reports_status=callback.Type not in MONEY_TYPES,
+        charges=charges(callback),
     )
 
 
@@ -298,8 +324,7 @@ def authenticate(request: CallbackRequest, account: CourierAccount) -> bool:
 
 
 def callback_updates(body: bytes) -> list[StatusUpdate]:
-    update = status_update(decode_callback(body))
-    return [update] if update is not None else []
+    return [status_update(decode_callback(body))]
 
 
 # What GHN writes in `Description` for each status (couriers-vn.md §2.7).

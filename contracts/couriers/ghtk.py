@@ -30,7 +30,8 @@ import msgspec
 from contracts.base import Wire
 from contracts.config import CourierAccount
 from contracts.couriers import Booking, CallbackRequest, Party, Shipment, StatusUpdate, as_vietnam_time
-from contracts.couriers.ghtk_codes import REASON, STATUS, STATUS_TEXT, TAGS
+from contracts.couriers.ghtk_codes import REASON, REPORTS, STATUS, STATUS_TEXT, TAGS
+from contracts.money import Charge, ChargeField, reported
 from contracts.statuses import Status
 
 NAME = "ghtk"
@@ -123,6 +124,9 @@ class Callback(Wire, kw_only=True):
     reason_code: str = ""
     reason: str = ""
     return_part_package: int = 0  # 1: partial delivery or return
+    fee: int | None = None  # shipping fee as GHTK now states it, VND
+    pick_money: int | None = None  # COD GHTK collects, VND
+    weight: float | None = None  # kg in the webhook (grams in the fee API, §9.7)
 
 
 ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -234,6 +238,7 @@ def detail_updates(detail: Detail) -> list[StatusUpdate]:
             reason=None,
             event_time=as_vietnam_time(detail.modified),
             location=None,
+            unconfirmed=status_id in REPORTS,
         )
     ]
 
@@ -269,9 +274,19 @@ def decode_callback(body: bytes) -> Callback:
     return msgspec.convert(fields, Callback, strict=False)
 
 
+def charges(callback: Callback, at: datetime) -> tuple[Charge, ...]:
+    """The money facts every GHTK callback repeats; status 6 ("đã đối soát") is the COD payout."""
+    weight = round(callback.weight * 1000) if callback.weight is not None else None
+    found: dict[ChargeField, int | None] = {"fee": callback.fee, "cod": callback.pick_money, "weight_grams": weight}
+    if callback.status_id == 6:
+        found["cod_paid"] = callback.pick_money
+    return reported(found, at, f"status {callback.status_id}")
+
+
 def status_update(callback: Callback) -> StatusUpdate:
     partial = callback.return_part_package == 1
     text = STATUS_TEXT.get(callback.status_id, "")
+    at = as_vietnam_time(callback.action_time)
     return StatusUpdate(
         reference=callback.partner_id or None,
         tracking_code=callback.label_id,
@@ -280,8 +295,10 @@ def status_update(callback: Callback) -> StatusUpdate:
         raw_text=f"{text} (return_part_package=1)".strip() if partial else text,
         reason_code=callback.reason_code or None,
         reason=callback.reason or REASON.get(callback.reason_code) or None,
-        event_time=as_vietnam_time(callback.action_time),
+        event_time=at,
         location=None,
+        unconfirmed=callback.status_id in REPORTS,
+        charges=charges(callback, at),
     )
 
 

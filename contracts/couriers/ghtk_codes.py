@@ -21,9 +21,7 @@ STATUS: dict[int, Status] = {
     3: S.PICKED_UP,  # picked up / in warehouse; GHTK has no separate in-transit code
     123: S.PICKED_UP,  # shipper reports picked up*
     4: S.OUT_FOR_DELIVERY,
-    # Shipper reports delivered*: not confirmed until 5/6, and 9 may follow (§9.3), so it must not end the
-    # order; the parcel is still out with the shipper.
-    45: S.OUT_FOR_DELIVERY,
+    45: S.DELIVERED,  # shipper reports delivered*: 9 may follow (§9.3); confirmed by 5/6
     10: S.DELIVERY_FAILED,  # delivery delayed (§8 delivery_delayed)
     410: S.DELIVERY_FAILED,  # shipper reports delivery delay (§8 delivery_delayed*)
     9: S.DELIVERY_FAILED,
@@ -36,7 +34,8 @@ STATUS: dict[int, Status] = {
     13: S.LOST,  # compensation ("bồi hoàn"): GHTK pays for a lost or damaged parcel (§8 lost / damaged)
 }
 
-# "Shipper báo ...": the shipper's own report, recorded but never final until GHTK confirms (§8 *).
+# "Shipper báo ...": the shipper's own report. Recorded as unconfirmed, with the status it claims; it moves
+# nothing until GHTK's own code for the same step arrives (§8 *, §9.3).
 REPORTS: frozenset[int] = frozenset({123, 127, 128, 45, 49, 410})
 
 # Cancel is accepted only before pickup (§3.3); otherwise "Đơn đã lấy hàng, không thể hủy đơn."

@@ -15,7 +15,7 @@ AUTHENTICATE: dict[str, Callable[[CallbackRequest, CourierAccount], bool]] = {
     vnpost.NAME: vnpost.authenticate,
 }
 
-# raw body -> status updates (empty for money-only messages); raises msgspec errors on a malformed body.
+# raw body -> status updates (money-only ones have `reports_status` False); msgspec errors on a malformed body.
 DECODE: dict[str, Callable[[bytes], list[StatusUpdate]]] = {
     ghn.NAME: ghn.callback_updates,
     ghtk.NAME: ghtk.callback_updates,
@@ -26,6 +26,16 @@ DECODE: dict[str, Callable[[bytes], list[StatusUpdate]]] = {
 # raw body -> the body as stored: a courier that puts our secret in the body has it blanked first.
 REDACT: dict[str, Callable[[bytes], bytes]] = {
     viettelpost.NAME: viettelpost.redact_callback,
+}
+
+# What each courier expects back once a callback is kept (couriers-vn.md §9.6): GHN, GHTK and Viettel Post
+# document only "HTTP 200" (anything else is retried), so they get their own success envelope, which any
+# reader of their APIs recognises; MyVNPost documents `{success, message}` with 200.
+ANSWER: dict[str, dict[str, object]] = {
+    ghn.NAME: {"code": 200, "message": "Success"},
+    ghtk.NAME: {"success": True, "message": "OK"},
+    viettelpost.NAME: {"status": 200, "error": False, "message": "OK"},
+    vnpost.NAME: {"success": True, "message": "OK"},
 }
 
 # The courier names `/v1/callbacks/{courier}` accepts (the rest are 404).

@@ -33,6 +33,7 @@ from contracts.base import Wire
 from contracts.config import CourierAccount
 from contracts.couriers import VIETNAM, Booking, CallbackRequest, Party, Shipment, StatusUpdate, as_vietnam_time
 from contracts.couriers import viettelpost_codes as codes
+from contracts.money import Charge, reported
 from contracts.statuses import Status
 
 NAME = "viettelpost"
@@ -135,6 +136,10 @@ class StatusData(Wire, kw_only=True):
     LOCATION_CURRENTLY: str | None = None
     NOTE: str | None = None
     REASON_CODE: int | str | None = None
+    MONEY_COLLECTION: int | float | None = None  # COD as it stands (MONEY_COLLECTION_ORIGIN: as booked)
+    MONEY_TOTAL: int | float | None = None  # postage with VAT
+    PRODUCT_WEIGHT: int | float | None = None  # grams
+    EXCHANGE_WEIGHT: int | float | None = None  # chargeable grams (§9.17)
 
 
 class Callback(Wire, kw_only=True):
@@ -314,8 +319,22 @@ def map_status(raw_status: str) -> Status | None:
     return STATUS.get(int(raw_status)) if _numeric(raw_status) else None
 
 
+def _amount(value: float | None) -> int | None:
+    return round(value) if value is not None else None
+
+
+def charges(data: StatusData, at: datetime, raw_status: str) -> tuple[Charge, ...]:
+    weight = data.EXCHANGE_WEIGHT or data.PRODUCT_WEIGHT
+    return reported(
+        {"fee": _amount(data.MONEY_TOTAL), "cod": _amount(data.MONEY_COLLECTION), "weight_grams": _amount(weight)},
+        at,
+        f"status {raw_status}",
+    )
+
+
 def status_update(data: StatusData) -> StatusUpdate:
     raw_status = str(data.ORDER_STATUS).strip()
+    at = event_time(data.ORDER_STATUSDATE)
     reason_code = str(data.REASON_CODE).strip() if data.REASON_CODE is not None else ""
     reference = str(data.ORDER_REFERENCE).strip() if data.ORDER_REFERENCE is not None else ""
     return StatusUpdate(
@@ -326,8 +345,9 @@ def status_update(data: StatusData) -> StatusUpdate:
         raw_text=data.STATUS_NAME or STATUS_TEXT.get(int(raw_status) if _numeric(raw_status) else 0, ""),
         reason_code=reason_code or None,
         reason=(REASON.get(reason_code) or data.NOTE or None) if reason_code else None,
-        event_time=event_time(data.ORDER_STATUSDATE),
+        event_time=at,
         location=data.LOCATION_CURRENTLY or data.LOCALION_CURRENTLY or None,
+        charges=charges(data, at, raw_status),
     )
 
 

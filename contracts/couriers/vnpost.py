@@ -55,6 +55,7 @@ from contracts.couriers.vnpost_codes import (
     SignedCallback,
     Token,
 )
+from contracts.money import reported
 
 NAME = "vnpost"
 DEFAULT_SERVICE = "ETN011"
@@ -185,7 +186,7 @@ def decode_orders(body: bytes) -> list[OrderRecord]:
 
 
 def decode_history(body: bytes, tracking_code: str) -> list[StatusUpdate]:
-    """`GetStatusHistoryOrder` as status updates (for polling quiet orders); money-only steps left out."""
+    """`GetStatusHistoryOrder` as status updates (for polling quiet orders); payout steps are money only."""
     answer = _HISTORY.decode(body)
     history = answer.data.statusHistory if answer.data is not None else answer.statusHistory
     if answer.success is False:
@@ -193,10 +194,13 @@ def decode_history(body: bytes, tracking_code: str) -> list[StatusUpdate]:
     updates = []
     for entry in history:
         raw = str(entry.statusCode)
+        moment = parse_time(f"{entry.createdDate} {entry.createdHour}".strip())
+        update = _update(None, tracking_code, raw, entry.statusName, moment)
         if raw in MONEY:
-            continue
-        moment = f"{entry.createdDate} {entry.createdHour}".strip()
-        updates.append(_update(None, tracking_code, raw, entry.statusName, parse_time(moment)))
+            update = msgspec.structs.replace(
+                update, reports_status=False, charges=reported({MONEY[raw]: None}, moment, f"status {raw}")
+            )
+        updates.append(update)
     return updates
 
 
@@ -277,11 +281,26 @@ def callback_updates(body: bytes) -> list[StatusUpdate]:
     """
     callback = decode_callback(body)
     moment = parse_time(callback.sendDate)
-    return [
-        _update(record.saleOrderCode, record.itemCode, str(record.status), "", moment)
-        for record in callback.data
-        if str(record.status) not in MONEY
-    ]
+    return [_record_update(record, moment) for record in callback.data]
+
+
+def _amount(value: float | str | None) -> int | None:
+    try:
+        return round(float(value)) if value is not None and str(value).strip() else None
+    except ValueError:
+        return None  # a fee we cannot read is not a reason to drop the status beside it
+
+
+def _record_update(record: CallbackRecord, moment: datetime) -> StatusUpdate:
+    """A record's status; a payout record (COD or fees paid) is money only, with no timeline event."""
+    raw = str(record.status).strip()
+    source = f"status {raw}"
+    money = reported({"fee": _amount(record.totalFee), "cod": _amount(record.codAmount)}, moment, source)
+    if raw in MONEY:
+        paid = _amount(record.codAmount) if MONEY[raw] == "cod_paid" else _amount(record.totalFee)
+        money = reported({MONEY[raw]: paid}, moment, source)
+    update = _update(record.saleOrderCode, record.itemCode, raw, "", moment)
+    return msgspec.structs.replace(update, reports_status=raw not in MONEY, charges=money)
 
 
 def signed_text(data: bytes, send_date: str, scheme: str) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from contracts.base import Wire
+from contracts.money import ChargeField
 from contracts.statuses import Status
 
 # couriers-vn.md §5.1 status list, mapped as the MyVNPost column of §8 proposes.
@@ -37,7 +38,7 @@ STATUS: dict[str, Status] = {
 }
 
 # Money-only events (§8 "separate track"): they report no status, like GHN's update_fee.
-MONEY: frozenset[str] = frozenset({"21", "28", "29"})
+MONEY: dict[str, ChargeField] = {"21": "cod_paid", "28": "fee_paid", "29": "fee_paid"}
 
 # 101–111 are international stages (EMA…EMK) the reference does not describe one by one; we ship
 # domestically, so they stay unmapped: an explicit unknown, never a guessed "in transit".
@@ -217,6 +218,8 @@ class CallbackRecord(Wire, kw_only=True):
     saleOrderCode: str | None = None
     originalId: str | int | None = None
     orderHdrId: str | int | None = None
+    totalFee: int | float | str | None = None  # provisional, VAT included (§5.1); a string at times
+    codAmount: int | float | str | None = None
 
 
 class Callback(Wire, kw_only=True):
