@@ -20,7 +20,7 @@ from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryPar
 
 from contracts.base import Record
 from contracts.couriers import as_vietnam_time
-from contracts.events import TimelineEntry
+from contracts.events import Event, TimelineEntry
 from contracts.intake import prepare
 from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id, view
 from contracts.statuses import Status
@@ -48,6 +48,8 @@ class EventView(Record, frozen=True, kw_only=True):
     received_at: datetime
     location: str | None
     source: str
+    unconfirmed: bool  # the courier's agent said so; the courier has not confirmed it (GHTK "shipper báo")
+    answers: str | None  # the clerk decision this courier message carries out ("cancel at ...")
 
 
 class EventsView(Record, frozen=True, kw_only=True):
@@ -67,7 +69,28 @@ class DossierView(Record, frozen=True, kw_only=True):
     orders: list[OrderView]
 
 
-def _event_view(entry: TimelineEntry) -> EventView:
+# A courier message that carries out one of our own requests (couriers-vn.md §9.11: our cancel comes back as
+# a webhook, GHTK reason 115/135, VTP 107) is shown as the answer to it, not as news.
+_ANSWERS: dict[str, frozenset[Status]] = {
+    "cancel": frozenset({Status.CANCELLED}),
+    "return": frozenset({Status.RETURNING, Status.RETURNED}),
+}
+
+
+def _answered(event: Event, decisions: list[Action]) -> str | None:
+    if event.source == "api" or event.status is None:
+        return None
+    for action in reversed(decisions):
+        if (
+            action.outcome == "done"
+            and action.at <= event.received_at
+            and event.status in _ANSWERS.get(action.decision, ())
+        ):
+            return f"{action.decision} requested by {action.by} at {action.at.isoformat()}"
+    return None
+
+
+def _event_view(entry: TimelineEntry, decisions: list[Action]) -> EventView:
     e = entry.event
     return EventView(
         status=e.status,
@@ -82,6 +105,8 @@ def _event_view(entry: TimelineEntry) -> EventView:
         received_at=e.received_at,
         location=e.location,
         source=e.source,
+        unconfirmed=e.unconfirmed,
+        answers=_answered(e, decisions),
     )
 
 
@@ -188,11 +213,12 @@ class OrderController(Controller):
         ctx = context(state)
         order = visible(state, order_id, principal)
         timeline = ctx.store.timeline(order.id)
+        decisions = actions(ctx, order.id)
         return EventsView(
             order_id=order.id,
             status=timeline.status,
-            events=[_event_view(e) for e in timeline.entries],
-            decisions=actions(ctx, order.id),
+            events=[_event_view(e, decisions) for e in timeline.entries],
+            decisions=decisions,
         )
 
     @get(

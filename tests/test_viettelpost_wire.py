@@ -260,9 +260,13 @@ def test_final_codes_are_exactly_those_mapped_to_a_terminal_status() -> None:
     assert {code for code, status in STATUS.items() if status in TERMINAL} == FINAL
 
 
-@pytest.mark.parametrize("code", [104, 505, 506, 570, -110])
+@pytest.mark.parametrize("code", [104, 505, 506, -110])
 def test_codes_the_sources_doubt_are_never_terminal(code: int) -> None:
     assert STATUS[code] not in TERMINAL
+
+
+def test_570_is_unknown_as_the_reference_says() -> None:
+    assert 570 not in STATUS
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ STATUS: dict[int, Status | None] = {
     510: Status.EXCEPTION,
     515: Status.RETURNING,
     550: Status.OUT_FOR_DELIVERY,
-    570: Status.EXCEPTION,  # §8 says exception, §4.8 "treat as unknown": a clerk looks either way
+    # 570 is left out on purpose: §8 proposes "exception", §4.8 and §9.4 say "seen once, never explained,
+    # treat as unknown". Unmapped, it is kept with its raw code and raised to the exceptions queue.
 }
 
 # What VTP writes in `STATUS_NAME` for each code (§4.8), for the sandbox and for answers that omit it.
@@ -92,7 +93,6 @@ STATUS_TEXT: dict[int, str] = {
     510: "Hủy phân công phát",
     515: "Bưu cục phát duyệt hoàn",
     550: "Phát tiếp theo yêu cầu khách hàng",
-    570: "",  # seen once, never explained
 }
 
 # §4.7: nothing should follow these. If something does, it is logged and still answered 200.
