@@ -119,18 +119,21 @@ def dispatch_order(order_id: str) -> str:
             return _refused(order_id, order.courier, order.dispatch_attempts, f"configuration: {problem}")
         breaker.succeeded()
         now = _now()
+        # Courier times have whole seconds: ours too, so a step the courier timed in this same second
+        # sorts after the booking (rank breaks the tie) instead of before it.
+        at = now.replace(microsecond=0)
         booked = Event(
-            key=event_key(order.courier, booking.tracking_code, "booked", now, None),
+            key=event_key(order.courier, booking.tracking_code, "booked", at, None),
             status=Status.BOOKED,
             courier=order.courier,
             raw_status="booked",
             raw_text="Courier accepted the order",
-            event_time=now,
+            event_time=at,
             received_at=now,
             source="api",
             tracking_code=booking.tracking_code,
         )
-        quoted = reported({"fee": booking.total_fee}, now, "booking")  # the fee at creation (§9.17)
+        quoted = reported({"fee": booking.total_fee}, at, "booking")  # the fee at creation (§9.17)
         store.update_order(
             order_id, now=now, events=[booked], charges=quoted, tracking_code=booking.tracking_code, dispatch_error=None
         )
