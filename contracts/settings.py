@@ -28,10 +28,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_sweep_interval_seconds: float = 5.0
     dd_poll_quiet_seconds: float = 3600.0  # an order silent this long (times its status' factor) is polled
     dd_log_level: str = "INFO"
+    # Where outbound webhooks may go besides public addresses: "loopback", "private", comma-separated.
+    dd_webhook_egress: str = ""
 
     @property
     def public_url(self) -> str:
         return self.dd_public_url or f"http://{self.dd_host}:{self.dd_port}"
+
+    @property
+    def webhook_egress(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.dd_webhook_egress.split(",") if part.strip())
 
     @property
     def sandbox_url(self) -> str:

@@ -21,6 +21,7 @@ from service.callbacks import receive_callback
 from service.couriers import courier_health
 from service.exceptions import exception_queue
 from service.orders import OrderController, read_dossier
+from service.webhooks import WebhookEndpointController
 from workers.context import Context, build
 
 
@@ -47,7 +48,15 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
 
     handlers: Any = problems.HANDLERS
     app = Litestar(
-        route_handlers=[OrderController, read_dossier, exception_queue, courier_health, receive_callback, health],
+        route_handlers=[
+            OrderController,
+            read_dossier,
+            exception_queue,
+            courier_health,
+            receive_callback,
+            WebhookEndpointController,
+            health,
+        ],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
         exception_handlers=handlers,
         lifespan=[lifespan],

@@ -153,6 +153,7 @@ def run_dev(settings: Settings) -> int:
     env = dict(os.environ)
     env.setdefault("DD_DEV_API_KEY", "dd_dev_" + secrets.token_urlsafe(18))
     env.setdefault("DD_DEV_CALLBACK_SECRET", secrets.token_urlsafe(24))
+    env.setdefault("DD_WEBHOOK_EGRESS", "loopback")  # a receiver on this machine is the usual dev setup
     store: EmbeddedStore | None = None
     if not settings.redis_url:
         store = ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always")
@@ -242,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scope",
         action="append",
         choices=list(SCOPES),
-        help="repeat for several; default orders:read and orders:write",
+        help="repeat for several; default orders:read, orders:write and webhooks:manage",
     )
 
     callbacks = sub.add_parser("callbacks", help="stored raw callbacks")

@@ -21,7 +21,7 @@ from contracts.couriers.registry import DECODE
 from contracts.deadlines import quiet_after
 from contracts.events import Event, Source, contradicts, event_key
 from contracts.statuses import TERMINAL, Status
-from workers import keys
+from workers import keys, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
 from workers.dispatch import queue_booking
@@ -255,6 +255,8 @@ def sweep(now: float | None = None) -> int:
             continue
         queue_booking(ctx, order_id, order.centre, order.courier)
         requeued += 1
+    if store.client.zcount(keys.WH_DUE, "-inf", now) or store.client.zcard(keys.WH_FANOUT):
+        webhooks.kick(store.client)  # retries that fell due, and anything a lost delivery job left
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))

@@ -80,3 +80,40 @@ def breaker(courier: str) -> str:
 
 SCHEDULER_LOCK = f"{PREFIX}:lock:scheduler"
 FSYNC_PROBE = f"{PREFIX}:fsync-probe"  # written just before WAITAOF, see Store.make_durable
+
+
+# -- outbound webhooks -------------------------------------------------------------------------------
+def wh_endpoints(centre: str) -> str:
+    """A centre's webhook endpoints: endpoint id -> Endpoint."""
+    return f"{PREFIX}:wh:endpoints:{centre}"
+
+
+WH_OWNERS = f"{PREFIX}:wh:owners"  # endpoint id -> centre
+
+
+def wh_message(message_id: str) -> str:
+    return f"{PREFIX}:wh:msg:{message_id}"
+
+
+WH_FANOUT = f"{PREFIX}:wh:fanout"  # messages not yet spread over their endpoints, scored by creation
+WH_DUE = f"{PREFIX}:wh:due"  # "<message id>|<endpoint id>" scored by when the next attempt is due
+WH_KICK = f"{PREFIX}:wh:kick"  # set while a delivery job is queued: writers need not queue another
+
+
+def wh_state(endpoint_id: str) -> str:
+    """Per message: attempts so far, delivered / failed / pending, the last answer."""
+    return f"{PREFIX}:wh:state:{endpoint_id}"
+
+
+def wh_failed(endpoint_id: str) -> str:
+    """Messages given up on (schedule exhausted, endpoint disabled), scored by message time, for recovery."""
+    return f"{PREFIX}:wh:failed:{endpoint_id}"
+
+
+def wh_log(endpoint_id: str) -> str:
+    """The endpoint's delivery log, newest first, capped."""
+    return f"{PREFIX}:wh:log:{endpoint_id}"
+
+
+def wh_lock(delivery: str) -> str:
+    return f"{PREFIX}:wh:lock:{delivery}"

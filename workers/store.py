@@ -16,7 +16,7 @@ from contracts.events import Event, Timeline, reconcile
 from contracts.money import Charge, merge
 from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
-from workers import keys
+from workers import keys, webhooks
 
 ORDER = msgspec.json.Decoder(Order)
 EVENT = msgspec.json.Decoder(Event)
@@ -37,7 +37,7 @@ class IdempotencyConflict(ValueError):
     """The Idempotency-Key was used before with a different request body."""
 
 
-SCOPES = ("orders:read", "orders:write", "admin")
+SCOPES = ("orders:read", "orders:write", "webhooks:manage", "admin")
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
@@ -45,7 +45,7 @@ class Principal(Record, frozen=True, kw_only=True):
     """Who an API key speaks for: one centre, with scopes; `admin` sees every centre's orders."""
 
     centre: str
-    scopes: tuple[str, ...] = ("orders:read", "orders:write")
+    scopes: tuple[str, ...] = ("orders:read", "orders:write", "webhooks:manage")
 
     @property
     def admin(self) -> bool:
@@ -132,6 +132,9 @@ class Store:
         """
         centre = orders[0].centre
         idem_key = keys.idempotency(centre, idempotency[0]) if idempotency else None
+        now = orders[0].created_at
+        listening = webhooks.listening(self.client, centre)
+        messages = [m for order in orders for m in webhooks.order_messages(None, order, now)] if listening else []
         with self.client.pipeline() as pipe:
             while True:
                 try:
@@ -153,6 +156,7 @@ class Store:
                         if not order.on_hold:
                             pipe.zadd(keys.DUE, {order.id: due_at})
                             enqueue(pipe, order.id)
+                    webhooks.stage(pipe, messages)
                     if idem_key is not None and idempotency is not None:
                         record = Replay(order_ids=[o.id for o in orders], fingerprint=idempotency[1], response=response)
                         pipe.set(idem_key, ENCODE(record), ex=IDEMPOTENCY_SECONDS)
@@ -161,6 +165,8 @@ class Store:
                 except redis.WatchError:
                     continue
         self.make_durable()
+        if messages:
+            webhooks.kick(self.client)
         return None
 
     def dossier_orders(self, centre: str, dossier_code: str) -> list[Order]:
@@ -212,7 +218,11 @@ class Store:
                         pipe.unwatch()
                         return order
                     updated = msgspec.structs.replace(updated, updated_at=now)
+                    # The outbox: the messages this change causes, kept with it (only if anyone listens).
+                    listening = status != order.status and pipe.exists(keys.wh_endpoints(order.centre))
+                    messages = webhooks.order_messages(order.status, updated, now) if listening else []
                     pipe.multi()
+                    webhooks.stage(pipe, messages)
                     for key, event in fresh.items():
                         pipe.hset(events_key, key, ENCODE(event))
                     pipe.set(order_key, ENCODE(updated))
@@ -235,6 +245,8 @@ class Store:
                 except redis.WatchError:
                     continue
         self.make_durable()
+        if messages:
+            webhooks.kick(self.client)
         return updated
 
     def order_for(self, courier: str, reference: str | None, tracking_code: str) -> Order | None:
