@@ -52,7 +52,7 @@ def _missing(what: str) -> ProblemError:
 
 def _egress(state: State, url: str) -> None:
     try:
-        webhooks.check_url(url, context(state).settings.webhook_egress)
+        webhooks.check_url(url, context(state).settings.webhook_egress, resolve=False)
     except EgressRefused as refused:
         raise ProblemError(422, "invalid-field", "Webhook URL refused", str(refused), "url") from None
 

@@ -9,6 +9,7 @@ expires. The clock is a parameter everywhere, so tests drive the schedule.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import secrets
@@ -100,20 +101,45 @@ def _now() -> datetime:
 
 # -- endpoints ----------------------------------------------------------------------------------------
 def check_url(url: str, allow: frozenset[str], resolve: bool = True) -> None:
-    """EgressRefused unless `url` is http(s) to a host whose every address we may post to."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    """EgressRefused unless `url` is http(s) to a host whose every address we may post to.
+
+    Without `resolve` (when an endpoint is saved) only what the URL itself says is checked: an IP
+    literal, or `localhost`. Every delivery resolves the name again, so a name that later points
+    inside is refused then.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as error:
+        raise EgressRefused(f"the URL does not parse ({error})") from None
+    if parts.scheme not in ("https", "http") or not host:
         raise EgressRefused("the URL must be http:// or https:// with a host")
     if parts.username or parts.password:
         raise EgressRefused("the URL must not carry credentials")
-    try:
-        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP) if resolve else []
-    except (socket.gaierror, UnicodeError) as error:
-        raise EgressRefused(f"the host {parts.hostname!r} does not resolve ({error})") from None
-    for *_, sockaddr in found:
-        why = refused_address(str(sockaddr[0]).split("%")[0], allow)
+    if host == "localhost" or host.endswith(".localhost"):
+        addresses = ["127.0.0.1"]
+    elif _literal(host):
+        addresses = [host]
+    elif resolve:
+        try:
+            found = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError) as error:
+            raise EgressRefused(f"the host {host!r} does not resolve ({error})") from None
+        addresses = [str(sockaddr[0]).split("%")[0] for *_, sockaddr in found]
+    else:
+        addresses = []
+    for address in addresses:
+        why = refused_address(address, allow)
         if why is not None:
-            raise EgressRefused(f"{parts.hostname} is {why}; set DD_WEBHOOK_EGRESS to allow it")
+            raise EgressRefused(f"{host} is {why}; set DD_WEBHOOK_EGRESS to allow it")
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def create_endpoint(client: redis.Redis, centre: str, body: EndpointCreate, now: datetime) -> Endpoint:
