@@ -100,6 +100,7 @@ def prepare(
         phone=normalise_phone(payload.citizen.phone, "citizen.phone"),
         email=payload.citizen.email,
         id_number=payload.citizen.id_number,
+        language=payload.citizen.language,
     )
     legs = [Kind.PICKUP, Kind.DELIVERY] if payload.kind is Kind.ROUND_TRIP else [payload.kind]
     ids = [new_id(address.province_code) for _ in legs]

@@ -48,6 +48,7 @@ class Citizen(Inbound, kw_only=True):
     email: Email | None = None
     # Kept for the identity check at hand-over (QĐ 45 Đ9, TT 17 Đ5): never logged, never sent to a courier.
     id_number: IdNumber | None = None
+    language: Literal["vi", "en"] = "vi"  # of the notices we send (TT 17/2017 Điều 12)
 
 
 class AuthorisedRecipient(Inbound, kw_only=True):

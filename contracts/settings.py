@@ -30,6 +30,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_log_level: str = "INFO"
     # Where outbound webhooks may go besides public addresses: "loopback", "private", comma-separated.
     dd_webhook_egress: str = ""
+    # Citizen notices (TT 17/2017 Điều 12). Without an SMTP host, emails are kept in the outbox unsent.
+    dd_smtp_host: str | None = None
+    dd_smtp_port: int = 25
+    dd_smtp_starttls: bool = False
+    dd_smtp_username: str | None = None
+    dd_smtp_password: str | None = None
+    dd_smtp_from: str = "dossier-dispatch <no-reply@localhost>"
+    dd_sms_provider: Literal["outbox"] = "outbox"  # the only one built in: kept in the store, not sent
 
     @property
     def public_url(self) -> str:

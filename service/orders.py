@@ -28,10 +28,11 @@ from service.auth import context, may_see, require
 from service.deadlines import view_with_deadlines
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
 from service.problems import ProblemError, documented
-from workers import keys
+from workers import keys, notices
 from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
 from workers.dispatch import enqueue_dispatch
+from workers.notices import NoticeRecord
 from workers.store import Principal
 
 
@@ -57,6 +58,7 @@ class EventsView(Record, frozen=True, kw_only=True):
     status: Status
     events: list[EventView]
     decisions: list[Action]
+    notices: list[NoticeRecord]  # what the citizen was told, by which channel (TT 17/2017 Điều 12)
 
 
 class OrderList(Record, frozen=True, kw_only=True):
@@ -219,6 +221,7 @@ class OrderController(Controller):
             status=timeline.status,
             events=[_event_view(e, decisions) for e in timeline.entries],
             decisions=decisions,
+            notices=notices.sent(ctx.store.client, order.id),
         )
 
     @get(

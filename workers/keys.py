@@ -117,3 +117,17 @@ def wh_log(endpoint_id: str) -> str:
 
 def wh_lock(delivery: str) -> str:
     return f"{PREFIX}:wh:lock:{delivery}"
+
+
+# -- citizen notices --------------------------------------------------------------------------------
+NOTICE_DUE = f"{PREFIX}:notice:due"  # "<order id>|<kind>|<change time>" scored by when to (re)try
+
+
+def notices(order_id: str) -> str:
+    """What was sent to the citizen about an order, by which channel, with what outcome."""
+    return f"{PREFIX}:order:{order_id}:notices"
+
+
+def outbox(channel: str) -> str:
+    """Messages a channel without a configured provider keeps instead of sending (dev, tests)."""
+    return f"{PREFIX}:outbox:{channel}"

@@ -16,7 +16,7 @@ from contracts.events import Event, Timeline, reconcile
 from contracts.money import Charge, merge
 from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
-from workers import keys, webhooks
+from workers import keys, notices, webhooks
 
 ORDER = msgspec.json.Decoder(Order)
 EVENT = msgspec.json.Decoder(Event)
@@ -223,6 +223,7 @@ class Store:
                     messages = webhooks.order_messages(order.status, updated, now) if listening else []
                     pipe.multi()
                     webhooks.stage(pipe, messages)
+                    noticed = notices.stage(pipe, order.status, updated, now)
                     for key, event in fresh.items():
                         pipe.hset(events_key, key, ENCODE(event))
                     pipe.set(order_key, ENCODE(updated))
@@ -245,7 +246,7 @@ class Store:
                 except redis.WatchError:
                     continue
         self.make_durable()
-        if messages:
+        if messages or noticed:
             webhooks.kick(self.client)
         return updated
 

@@ -242,11 +242,9 @@ def stage(pipe: Pipeline, messages: list[Message]) -> None:
 
 
 def kick(client: redis.Redis) -> None:
-    """Queue a delivery job unless one is queued already (the sweep queues one every interval anyway)."""
+    """Queue the `notify` job unless one is queued already (the sweep queues one every interval anyway)."""
     if client.set(keys.WH_KICK, 1, nx=True, ex=LEASE_SECONDS):
-        queue("notify", client).enqueue_call(
-            "workers.webhooks.deliver_due", timeout=600, result_ttl=0, failure_ttl=86400
-        )
+        queue("notify", client).enqueue_call("workers.notify.run", timeout=600, result_ttl=0, failure_ttl=86400)
 
 
 # -- delivery ------------------------------------------------------------------------------------------
@@ -293,7 +291,7 @@ def deliver_due(
     post: Post = _post,
     unit: Callable[[], float] = random.random,
 ) -> int:
-    """The `notify` job: spread new messages, then attempt every delivery that is due; returns attempts."""
+    """Spread new messages, then attempt every delivery that is due; returns attempts (`notify.run` calls it)."""
     from workers.context import current
 
     ctx = current()
@@ -301,7 +299,6 @@ def deliver_due(
     allow = allow if allow is not None else ctx.settings.webhook_egress
     total = 0
     while True:
-        client.delete(keys.WH_KICK)  # from here on, a new message queues a new job (see `kick`)
         moment = now if now is not None else time.time()
         fan_out(client, moment)
         due = [m.decode() for m in client.zrangebyscore(keys.WH_DUE, "-inf", moment, start=0, num=BATCH)]
