@@ -76,9 +76,12 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
         "received_ms": str(int(time.time() * 1000)),
     }
     store = ctx.store
-    await anyio.to_thread.run_sync(
-        lambda: store.append_callback(courier, fields, lambda pipe: enqueue_ingest(store.client, courier, pipe))
-    )
+
+    def keep() -> None:
+        if store.append_callback(courier, fields):
+            enqueue_ingest(store.client, courier)
+
+    await anyio.to_thread.run_sync(keep)
     try:
         DECODE[courier](body)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:

@@ -50,27 +50,47 @@ def enqueue_ingest(connection: redis.Redis, courier: str, pipeline: Pipeline | N
     )
 
 
+INGEST_PASSES = 50  # batches per job; then the job queues its successor (RQ's job timeout is 300 s)
+
+
 def ingest_callbacks(courier: str) -> int:
-    """Apply stored raw callbacks of one courier, a batch at a time; returns how many were read."""
-    ctx = current()
-    store = ctx.store
+    """Apply stored raw callbacks of one courier, batch after batch until the stream is drained;
+    returns how many were read."""
+    store = current().store
+    total = 0
+    for _ in range(INGEST_PASSES):
+        store.client.delete(keys.ingest_kick(courier))  # from here on, new callbacks queue a new job
+        read = _ingest_batch(courier)
+        total += read
+        if read < INGEST_BATCH:
+            return total
+    enqueue_ingest(store.client, courier)  # more may be waiting
+    return total
+
+
+def _ingest_batch(courier: str) -> int:
+    store = current().store
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     entries = store.claim_callbacks(courier, consumer, count=INGEST_BATCH)
     for entry_id, fields in entries:
         try:
-            _apply(courier, entry_id, fields)
+            _apply(courier, entry_id, fields, durable=False)
         except redis.RedisError:
-            raise  # the store is away: leave the entry pending, a later run claims it
+            raise  # the store is away: leave the batch pending, a later run claims it again
         except Exception as error:  # one bad entry must not stop the stream behind it
             log.exception("callback %s/%s could not be applied; set aside for replay", courier, entry_id)
             store.keep_orphan(_set_aside(courier, entry_id, fields, f"{type(error).__name__}: {error}"))
-        store.ack_callbacks(courier, [entry_id])
-    if len(entries) == INGEST_BATCH:
-        enqueue_ingest(store.client, courier)  # more may be waiting
+    if entries:
+        # One fsync wait for the batch, then one ack. The AOF is written in order, so an ack that
+        # survives a crash implies the updates before it did; a lost ack re-applies (idempotent).
+        store.make_durable()
+        store.ack_callbacks(courier, [entry_id for entry_id, _ in entries])
     return len(entries)
 
 
-def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantine: bool = True) -> bool:
+def _apply(
+    courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantine: bool = True, durable: bool = True
+) -> bool:
     """Apply one stored callback; False when some update is for an order we do not know (yet).
 
     Such a callback is quarantined, not dropped: couriers can call back before our create returns.
@@ -99,7 +119,7 @@ def _apply(courier: str, entry_id: str, fields: dict[bytes, bytes], *, quarantin
             log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
         changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
         try:
-            store.update_order(order.id, now=_now(), events=events, charges=update.charges, **changes)
+            store.update_order(order.id, now=_now(), events=events, charges=update.charges, durable=durable, **changes)
         except UnknownOrder:
             store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
     if waiting and quarantine:

@@ -48,6 +48,11 @@ def callbacks(courier: str) -> str:
     return f"{PREFIX}:callbacks:{courier}"
 
 
+def ingest_kick(courier: str) -> str:
+    """Set while an ingest job for the courier is queued: intake need not queue another."""
+    return f"{PREFIX}:callbacks:{courier}:kick"
+
+
 def active(courier: str) -> str:
     """Orders booked at a courier and not finished, scored by their last change (epoch seconds)."""
     return f"{PREFIX}:active:{courier}"

@@ -1,0 +1,1 @@
+"""Benchmarks (not part of the test run): `./scripts/bench`, results in docs/BENCHMARKS.md."""

