@@ -43,6 +43,10 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
         try:
             yield
         finally:
+            intake = getattr(app.state, "intake", None)
+            if intake is not None:  # the callback intake's async connections, on the loop that made them
+                await intake.close()
+                del app.state.intake
             if ctx is None:
                 app.state.ctx.close()
 

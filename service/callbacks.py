@@ -17,9 +17,20 @@ from contracts.couriers import CallbackRequest
 from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT
 from service.auth import context
 from service.problems import documented, problem
+from workers.context import Context
+from workers.intake import AsyncIntake
 from workers.jobs import enqueue_ingest
 
 log = logging.getLogger(__name__)
+
+
+def intake(state: State, ctx: Context) -> AsyncIntake:
+    """The event loop's intake and fsync group commit (created on first use, on the loop that serves)."""
+    intake: AsyncIntake | None = getattr(state, "intake", None)
+    if intake is None:
+        intake = state.intake = AsyncIntake(ctx.store.client, ctx.store.durability)
+    return intake
+
 
 # Never stored with the raw callback: they carry our secrets or the courier's credentials.
 _SECRET_QUERY = frozenset({"token", "hash"})
@@ -77,11 +88,8 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     }
     store = ctx.store
 
-    def keep() -> None:
-        if store.append_callback(courier, fields):
-            enqueue_ingest(store.client, courier)
-
-    await anyio.to_thread.run_sync(keep)
+    if await intake(state, ctx).append(courier, fields):
+        await anyio.to_thread.run_sync(enqueue_ingest, store.client, courier)
     try:
         DECODE[courier](body)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:

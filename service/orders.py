@@ -8,8 +8,10 @@ import math
 import os
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
@@ -25,6 +27,7 @@ from contracts.intake import prepare
 from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id, view
 from contracts.statuses import Status
 from service.auth import context, may_see, require
+from service.callbacks import intake
 from service.deadlines import view_with_deadlines
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
 from service.problems import ProblemError, documented
@@ -151,11 +154,10 @@ class OrderController(Controller):
     @post(
         "/",
         status_code=201,
-        sync_to_thread=True,
         summary="Create a pickup, delivery or round-trip order",
         responses=documented(400, 401, 403, 409, 422, 503),
     )
-    def create(
+    async def create(
         self,
         data: Annotated[OrderCreate, Body(title="Order", examples=_EXAMPLES)],
         principal: NamedDependency[Principal],
@@ -180,15 +182,21 @@ class OrderController(Controller):
         )
         first = order_view(ctx, orders[0], fresh=True)
         store = ctx.store
-        replay = store.create_orders(
-            orders,
-            due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
-            enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
-            idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
-            if idempotency_key
-            else None,
-            response=msgspec.json.encode(first),
+        replay = await anyio.to_thread.run_sync(
+            partial(
+                store.create_orders,
+                orders,
+                due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
+                enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
+                idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
+                if idempotency_key
+                else None,
+                response=msgspec.json.encode(first),
+                durable=False,
+            )
         )
+        # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
+        await intake(state, ctx).durable()
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
             return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)

@@ -121,6 +121,7 @@ class Store:
         enqueue: Callable[[Pipeline, str], object],
         idempotency: tuple[str, str] | None = None,
         response: bytes = b"",
+        durable: bool = True,
     ) -> Replay | None:
         """Store the orders (one, or a round trip's two legs) and their first jobs in one MULTI/EXEC.
 
@@ -144,7 +145,8 @@ class Store:
                             replay = IDEM.decode(seen)
                             if replay.fingerprint != idempotency[1]:
                                 raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-                            self.make_durable()  # the first answer may have been a 503 before the fsync
+                            if durable:  # the first answer may have been a 503 before the fsync
+                                self.make_durable()
                             return replay
                     pipe.multi()
                     for order in orders:
@@ -162,7 +164,8 @@ class Store:
                     break
                 except redis.WatchError:
                     continue
-        self.make_durable()
+        if durable:
+            self.make_durable()
         if messages:
             webhooks.kick(self.client)
         return None
@@ -273,20 +276,6 @@ class Store:
         self.client.zadd(keys.DUE, {order_id: until}, xx=True)
 
     # -- raw callbacks ----------------------------------------------------------------------------
-    def append_callback(self, courier: str, fields: dict[str, bytes | str]) -> bool:
-        """Append raw bytes to the courier's stream, durably, before any parsing.
-
-        True when no ingest job is known to be queued for the courier: the caller queues one. A job
-        per callback would cost more than the intake itself (an RQ enqueue is ~1.3 ms of CPU); one
-        queued job drains the stream in batches, and the sweep re-drains whatever a lost job left.
-        """
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.callbacks(courier), fields)  # type: ignore[arg-type]
-            pipe.set(keys.ingest_kick(courier), 1, nx=True, ex=60)
-            _entry_id, kicked = pipe.execute()
-        self.make_durable()
-        return bool(kicked)
-
     def reject_callback(self, fields: dict[str, bytes | str]) -> None:
         """Keep a refused callback for the operator (capped) and count it: forged, never applied."""
         with self.client.pipeline(transaction=False) as pipe:
