@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-import msgspec
-
 from contracts.base import Record
 from contracts.lifecycle import IllegalTransition, advance
 from contracts.statuses import Status
@@ -91,9 +89,6 @@ def reconcile(start: Status, events: list[Event]) -> Timeline:
             continue
         entries.append(TimelineEntry(event=event, applied=True))
     return Timeline(status=status, entries=tuple(entries))
-
-
-EVENTS_DECODER = msgspec.json.Decoder(Event)
 
 
 def _latest(entries: list[Event]) -> Event | None:

@@ -12,14 +12,54 @@ import redis
 from redis.client import Pipeline
 
 from contracts.base import Record
-from contracts.events import Event, Timeline, reconcile
+from contracts.calendar import VIETNAM_TZ
+from contracts.events import Event, Source, Timeline, reconcile
 from contracts.money import Charge, merge
 from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys, notices, webhooks
 
 ORDER = msgspec.json.Decoder(Order)
-EVENT = msgspec.json.Decoder(Event)
+
+
+class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
+    """An event as the store keeps it: MessagePack, fields by position, and without its key (the hash
+    field already is the key). Half the bytes of the JSON it replaced (docs/BENCHMARKS.md, memory)."""
+
+    status: Status | None
+    courier: str
+    raw_status: str
+    raw_text: str
+    reason_code: str | None
+    reason: str | None
+    event_time: datetime
+    received_at: datetime
+    location: str | None
+    source: Source
+    tracking_code: str | None
+    unconfirmed: bool = False
+
+
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK = msgspec.msgpack.Decoder(_StoredEvent)
+_EVENT_JSON = msgspec.json.Decoder(Event)  # events written before the MessagePack layout
+_STORED_FIELDS = _StoredEvent.__struct_fields__
+
+
+def pack_event(event: Event) -> bytes:
+    return _PACK.encode(_StoredEvent(**{name: getattr(event, name) for name in _STORED_FIELDS}))
+
+
+def unpack_event(key: bytes, raw: bytes) -> Event:
+    if raw[:1] == b"{":
+        return _EVENT_JSON.decode(raw)
+    stored = _UNPACK.decode(raw)
+    fields = {name: getattr(stored, name) for name in _STORED_FIELDS}
+    # MessagePack keeps instants in UTC: a courier's time is shown in Hà Nội time, as couriers give it.
+    fields["event_time"] = stored.event_time.astimezone(VIETNAM_TZ)
+    return Event(key=key.decode(), **fields)
+
+
 ENCODE = msgspec.json.Encoder().encode
 
 
@@ -179,7 +219,7 @@ class Store:
         return ORDER.decode(raw) if raw else None
 
     def events(self, order_id: str) -> list[Event]:
-        return [EVENT.decode(raw) for raw in self.client.hvals(keys.events(order_id))]
+        return [unpack_event(key, raw) for key, raw in self.client.hgetall(keys.events(order_id)).items()]
 
     def timeline(self, order_id: str) -> Timeline:
         return reconcile(Status.ACCEPTED, self.events(order_id))
@@ -212,7 +252,7 @@ class Store:
                     if raw is None:
                         raise UnknownOrder(order_id)
                     order = ORDER.decode(raw)
-                    stored = [EVENT.decode(v) for v in pipe.hvals(events_key)]
+                    stored = [unpack_event(k, v) for k, v in pipe.hgetall(events_key).items()]
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
                     status = reconcile(Status.ACCEPTED, [*stored, *fresh.values()]).status
@@ -230,7 +270,7 @@ class Store:
                     webhooks.stage(pipe, messages)
                     noticed = notices.stage(pipe, order.status, updated, now)
                     for key, event in fresh.items():
-                        pipe.hset(events_key, key, ENCODE(event))
+                        pipe.hset(events_key, key, pack_event(event))
                     pipe.set(order_key, ENCODE(updated))
                     if updated.tracking_code:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
