@@ -130,14 +130,14 @@ def _send(
     facts_of: Callable[[Order, NoticeKind, datetime], NoticeFacts],
     sms: Sms,
 ) -> None:
-    from workers.store import ORDER
+    from workers.store import unpack_order
 
     order_id, kind, changed = due.split("|", 2)
     raw = client.get(keys.order(order_id))
     if raw is None:
         client.zrem(keys.NOTICE_DUE, due)
         return
-    order = ORDER.decode(raw)
+    order = unpack_order(raw)
     at = datetime.fromtimestamp(float(changed), UTC)
     notice: NoticeKind = kind  # type: ignore[assignment]
     text = render(notice, facts_of(order, notice, at), order.citizen.language)

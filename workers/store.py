@@ -19,7 +19,24 @@ from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys, notices, webhooks
 
-ORDER = msgspec.json.Decoder(Order)
+_ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePack layout
+_ORDER_UNPACK = msgspec.msgpack.Decoder(Order)
+
+
+def pack_order(order: Order) -> bytes:
+    """The order as stored: MessagePack (field names kept, so the record can grow new fields)."""
+    return _PACK.encode(order)
+
+
+def unpack_order(raw: bytes) -> Order:
+    if raw[:1] == b"{":
+        return _ORDER_JSON.decode(raw)
+    order = _ORDER_UNPACK.decode(raw)
+    if not order.charges:
+        return order
+    # MessagePack keeps instants in UTC: the courier's money times are shown in Hà Nội time.
+    charges = tuple(msgspec.structs.replace(c, at=c.at.astimezone(VIETNAM_TZ)) for c in order.charges)
+    return msgspec.structs.replace(order, charges=charges)
 
 
 class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
@@ -190,7 +207,7 @@ class Store:
                             return replay
                     pipe.multi()
                     for order in orders:
-                        pipe.set(keys.order(order.id), ENCODE(order))
+                        pipe.set(keys.order(order.id), pack_order(order))
                         pipe.zadd(keys.centre_orders(centre), {order.id: order.created_at.timestamp()})
                         pipe.sadd(keys.dossier(centre, order.dossier_code), order.id)
                         if not order.on_hold:
@@ -216,7 +233,7 @@ class Store:
 
     def get_order(self, order_id: str) -> Order | None:
         raw = self.client.get(keys.order(order_id))
-        return ORDER.decode(raw) if raw else None
+        return unpack_order(raw) if raw else None
 
     def events(self, order_id: str) -> list[Event]:
         return [unpack_event(key, raw) for key, raw in self.client.hgetall(keys.events(order_id)).items()]
@@ -251,7 +268,7 @@ class Store:
                     raw = pipe.get(order_key)
                     if raw is None:
                         raise UnknownOrder(order_id)
-                    order = ORDER.decode(raw)
+                    order = unpack_order(raw)
                     stored = [unpack_event(k, v) for k, v in pipe.hgetall(events_key).items()]
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
@@ -271,7 +288,7 @@ class Store:
                     noticed = notices.stage(pipe, order.status, updated, now)
                     for key, event in fresh.items():
                         pipe.hset(events_key, key, pack_event(event))
-                    pipe.set(order_key, ENCODE(updated))
+                    pipe.set(order_key, pack_order(updated))
                     if updated.tracking_code:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
                     if updated.status not in INTERNAL:
