@@ -7,12 +7,22 @@ from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from workers.context import Context
+from workers.intake import AsyncIntake
 from workers.store import Principal
 
 
 def context(state: State) -> Context:
     ctx: Context = state.ctx
     return ctx
+
+
+def intake(state: State) -> AsyncIntake:
+    """The event loop's callback intake and fsync group commit (made on first use, on the serving loop)."""
+    found: AsyncIntake | None = getattr(state, "intake", None)
+    if found is None:
+        ctx = context(state)
+        found = state.intake = AsyncIntake(ctx.store.client, ctx.store.durability)
+    return found
 
 
 def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]

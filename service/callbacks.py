@@ -15,21 +15,11 @@ from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
 from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT
-from service.auth import context
+from service.auth import context, intake
 from service.problems import documented, problem
-from workers.context import Context
-from workers.intake import AsyncIntake
 from workers.jobs import enqueue_ingest
 
 log = logging.getLogger(__name__)
-
-
-def intake(state: State, ctx: Context) -> AsyncIntake:
-    """The event loop's intake and fsync group commit (created on first use, on the loop that serves)."""
-    intake: AsyncIntake | None = getattr(state, "intake", None)
-    if intake is None:
-        intake = state.intake = AsyncIntake(ctx.store.client, ctx.store.durability)
-    return intake
 
 
 # Never stored with the raw callback: they carry our secrets or the courier's credentials.
@@ -88,7 +78,7 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     }
     store = ctx.store
 
-    if await intake(state, ctx).append(courier, fields):
+    if await intake(state).append(courier, fields):
         await anyio.to_thread.run_sync(enqueue_ingest, store.client, courier)
     try:
         DECODE[courier](body)

@@ -26,8 +26,7 @@ from contracts.events import Event, TimelineEntry
 from contracts.intake import prepare
 from contracts.orders import Courier, Kind, Order, OrderCreate, OrderView, format_order_id, view
 from contracts.statuses import Status
-from service.auth import context, may_see, require
-from service.callbacks import intake
+from service.auth import context, intake, may_see, require
 from service.deadlines import view_with_deadlines
 from service.examples import DELIVERY_EXAMPLE, LEGACY_EXAMPLE, PICKUP_EXAMPLE, ROUND_TRIP_EXAMPLE
 from service.problems import ProblemError, documented
@@ -196,7 +195,7 @@ class OrderController(Controller):
             )
         )
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
-        await intake(state, ctx).durable()
+        await intake(state).durable()
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
             return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)

@@ -19,6 +19,7 @@ from contracts.orders import Order
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys, notices, webhooks
 
+_PACK = msgspec.msgpack.Encoder()
 _ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePack layout
 _ORDER_UNPACK = msgspec.msgpack.Decoder(Order)
 
@@ -57,7 +58,6 @@ class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
     unconfirmed: bool = False
 
 
-_PACK = msgspec.msgpack.Encoder()
 _UNPACK = msgspec.msgpack.Decoder(_StoredEvent)
 _EVENT_JSON = msgspec.json.Decoder(Event)  # events written before the MessagePack layout
 _STORED_FIELDS = _StoredEvent.__struct_fields__
