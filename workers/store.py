@@ -42,7 +42,8 @@ def unpack_order(raw: bytes) -> Order:
 
 class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
     """An event as the store keeps it: MessagePack, fields by position, and without its key (the hash
-    field already is the key). Half the bytes of the JSON it replaced (docs/BENCHMARKS.md, memory)."""
+    field already is the key). Half the bytes of the JSON it replaced (docs/BENCHMARKS.md, memory).
+    Positional: a new field goes at the end with a default, or stored events no longer decode."""
 
     status: Status | None
     courier: str
