@@ -250,11 +250,14 @@ Egress = Literal["public", "loopback", "private"]
 
 def refused_address(address: str, allow: frozenset[str]) -> str | None:
     """Why we will not post to this IP address, or None. `allow` may hold "loopback" and "private"."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address carried inside IPv6 is judged as itself
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        ip = embedded or ip
     if ip.is_loopback:
         return None if "loopback" in allow else "a loopback address"
-    if ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+    # Anything not globally routable: private ranges, link-local (cloud metadata), carrier-grade NAT
+    # (100.64.0.0/10), reserved and documentation ranges, multicast.
+    if not ip.is_global or ip.is_multicast:
         return None if "private" in allow else "a private or reserved address"
     return None

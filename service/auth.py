@@ -21,7 +21,7 @@ def intake(state: State) -> AsyncIntake:
     found: AsyncIntake | None = getattr(state, "intake", None)
     if found is None:
         ctx = context(state)
-        found = state.intake = AsyncIntake(ctx.store.client, ctx.store.durability)
+        found = state.intake = AsyncIntake(ctx.store)
     return found
 
 

@@ -18,7 +18,7 @@ def test_concurrent_callbacks_share_fsync_waits_and_each_is_kept(ctx: Context) -
     before = _waits(ctx)
 
     async def burst() -> list[bool]:
-        intake = AsyncIntake(ctx.store.client, "waitaof")
+        intake = AsyncIntake(ctx.store)
         try:
             return await asyncio.gather(*(intake.append("ghn", {"body": f"{n}"}) for n in range(200)))
         finally:
@@ -33,7 +33,7 @@ def test_concurrent_callbacks_share_fsync_waits_and_each_is_kept(ctx: Context) -
 
 def test_appends_wait_for_the_fsync_that_follows_them(ctx: Context) -> None:
     async def one() -> int:
-        intake = AsyncIntake(ctx.store.client, "waitaof")
+        intake = AsyncIntake(ctx.store)
         try:
             await intake.append("ghtk", {"body": "x"})
             return int(ctx.store.client.info("persistence")["aof_last_write_status"] == "ok")

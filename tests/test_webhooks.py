@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from contracts.orders import Kind
 from contracts.settings import Settings
 from contracts.statuses import Status
-from contracts.webhooks import ATTEMPTS, RETRY_DELAYS, national_status, retry_delay
+from contracts.webhooks import ATTEMPTS, RETRY_DELAYS, national_status, refused_address, retry_delay
 from tests.conftest import API_KEY, OTHER_KEY, SECRET, fixture, order_body
 from tests.receiver import Receiver, receiver
 from workers import keys
@@ -303,3 +303,21 @@ def test_no_endpoint_no_message(api: Client, ctx: Context) -> None:
 )
 def test_national_dossier_status(kind: Kind, status: Status, code: int) -> None:
     assert national_status(kind, status).code == code
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("8.8.8.8", False),
+        ("2001:4860:4860::8888", False),
+        ("127.0.0.1", True),
+        ("10.0.0.1", True),
+        ("169.254.169.254", True),  # cloud metadata
+        ("100.100.100.200", True),  # carrier-grade NAT range (Alibaba Cloud's metadata address)
+        ("::ffff:10.0.0.1", True),  # IPv4 inside IPv6
+        ("2002:a00:1::", True),  # 6to4 around 10.0.0.1
+        ("224.0.0.1", True),
+    ],
+)
+def test_only_public_addresses_pass_the_egress_rule(address: str, refused: bool) -> None:
+    assert (refused_address(address, frozenset()) is not None) is refused

@@ -73,8 +73,9 @@ class Context:
 def build(environ: Mapping[str, str] | None = None) -> Context:
     environ = os.environ if environ is None else environ
     settings = settings_from(environ)
-    client = redis.Redis.from_url(store_url(settings), health_check_interval=30)
-    store = Store(client, durability=settings.dd_durability)
+    url = store_url(settings)
+    client = redis.Redis.from_url(url, health_check_interval=30)
+    store = Store(client, durability=settings.dd_durability, url=url)
     return Context(settings=settings, config=load_config(settings, environ), store=store)
 
 

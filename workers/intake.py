@@ -15,18 +15,25 @@ import redis
 import redis.asyncio
 
 from workers import keys
-from workers.store import NotDurable
+from workers.store import NotDurable, Store
+
+
+def _tcp_url(client: redis.Redis) -> str:
+    """For a store built from a bare client (tests): its host, port and database over TCP."""
+    given = client.connection_pool.connection_kwargs
+    return f"redis://{given.get('host', '127.0.0.1')}:{given.get('port', 6379)}/{given.get('db', 0)}"
 
 
 class AsyncIntake:
-    def __init__(self, client: redis.Redis, durability: Literal["waitaof", "always"]) -> None:
-        given = client.connection_pool.connection_kwargs
-        options = {k: given[k] for k in ("host", "port", "db", "username", "password") if k in given}
+    def __init__(self, store: Store) -> None:
+        url = store.url or _tcp_url(store.client)  # the same server, TLS or unix socket included
         # Bounded: a burst of callbacks waits for a connection instead of opening one each.
-        pool = redis.asyncio.BlockingConnectionPool(max_connections=64, timeout=10, **options)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, socket_timeout=10)
         self.client = redis.asyncio.Redis(connection_pool=pool)
-        self.probe = redis.asyncio.Redis(**options, single_connection_client=True)  # INCR and WAITAOF on one
-        self.durability = durability
+        # INCR and WAITAOF on one connection; the timeout is longer than WAITAOF's own 5 s.
+        self.probe = redis.asyncio.Redis.from_url(url, single_connection_client=True, socket_timeout=10)
+        durability = store.durability
+        self.durability: Literal["waitaof", "always"] = durability
         self._next: asyncio.Future[None] | None = None
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
@@ -38,10 +45,13 @@ class AsyncIntake:
         one queued job per courier drains the stream in batches (the kick key says one is queued), and
         the sweep re-drains whatever a lost job left.
         """
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.callbacks(courier), fields)  # type: ignore[arg-type]
-            pipe.set(keys.ingest_kick(courier), 1, nx=True, ex=60)
-            _entry, kicked = await pipe.execute()
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.xadd(keys.callbacks(courier), fields)  # type: ignore[arg-type]
+                pipe.set(keys.ingest_kick(courier), 1, nx=True, ex=60)
+                _entry, kicked = await pipe.execute()
+        except redis.RedisError as error:  # the store is away or every connection busy: 503, retry later
+            raise NotDurable(f"the callback could not be kept: {type(error).__name__}") from error
         await self.durable()
         return bool(kicked)
 
@@ -70,6 +80,9 @@ class AsyncIntake:
                     waiter.set_result(None)
                 except (redis.RedisError, NotDurable) as error:
                     waiter.set_exception(error if isinstance(error, NotDurable) else NotDurable(str(error)))
+                except BaseException as error:  # cancelled at shutdown, an odd reply: no waiter hangs
+                    waiter.set_exception(NotDurable(f"fsync barrier failed: {type(error).__name__}"))
+                    raise
         finally:
             self._flushing = False
 

@@ -85,6 +85,10 @@ def _ingest_batch(courier: str) -> int:
         # survives a crash implies the updates before it did; a lost ack re-applies (idempotent).
         store.make_durable()
         store.ack_callbacks(courier, [entry_id for entry_id, _ in entries])
+        # Messages and notices the batch staged go out now that it is on disk (update_order did not
+        # announce them before the fsync).
+        if store.client.zcard(keys.WH_FANOUT) or store.client.zcard(keys.NOTICE_DUE):
+            webhooks.kick(store.client)
     return len(entries)
 
 

@@ -80,8 +80,18 @@ class OutboxSms:
         self.client = client
 
     def send(self, phone: str, text: str) -> Literal["sent", "kept"]:
-        self.client.rpush(keys.outbox("sms"), ENCODE({"to": phone, "text": text}))
+        _keep(self.client, "sms", {"to": phone, "text": text})
         return "kept"
+
+
+OUTBOX_LENGTH = 10_000  # it holds phone numbers and addresses: the newest only, not forever
+
+
+def _keep(client: redis.Redis, channel: str, message: dict[str, str]) -> None:
+    with client.pipeline(transaction=False) as pipe:
+        pipe.rpush(keys.outbox(channel), ENCODE(message))
+        pipe.ltrim(keys.outbox(channel), -OUTBOX_LENGTH, -1)
+        pipe.execute()
 
 
 def send_email(settings: Settings, client: redis.Redis, to: str, text: Text) -> Literal["sent", "kept"]:
@@ -91,7 +101,7 @@ def send_email(settings: Settings, client: redis.Redis, to: str, text: Text) -> 
     message["Subject"] = text.subject
     message.set_content(text.body)  # UTF-8: Vietnamese diacritics as they are
     if not settings.dd_smtp_host:
-        client.rpush(keys.outbox("email"), ENCODE({"to": to, "subject": text.subject, "text": text.body}))
+        _keep(client, "email", {"to": to, "subject": text.subject, "text": text.body})
         return "kept"
     with smtplib.SMTP(settings.dd_smtp_host, settings.dd_smtp_port, timeout=15) as smtp:
         if settings.dd_smtp_starttls:
@@ -145,27 +155,27 @@ def _send(
     channels: list[tuple[Channel, str]] = [("sms", order.citizen.phone)]
     if order.citizen.email:
         channels.append(("email", order.citizen.email))
-    failed = False
+    waits: list[int] = []
     for channel, to in channels:
         if channel in sent:  # a retry after one channel worked: the other one only
             continue
         try:
             outcome = sms.send(to, text.body) if channel == "sms" else send_email(settings, client, to, text)
             _record(client, order_id, NoticeRecord(kind=notice, channel=channel, to=mask(to), at=at, outcome=outcome))
-        except (OSError, smtplib.SMTPException) as error:
-            failed = True
+        except Exception as error:  # any provider's failure: this channel waits, the others go on
             log.warning("notice %s of order %s by %s failed: %s", notice, order_id, channel, type(error).__name__)
-            tries = client.hincrby(f"{keys.NOTICE_DUE}:tries", due, 1)
+            tries = client.hincrby(f"{keys.NOTICE_DUE}:tries", f"{due}|{channel}", 1)
             if tries > len(RETRIES):
                 _record(client, order_id, NoticeRecord(
                     kind=notice, channel=channel, to=mask(to), at=at, outcome="failed", error=type(error).__name__,
                 ))  # fmt: skip
-                failed = False
             else:
-                client.zadd(keys.NOTICE_DUE, {due: now + RETRIES[tries - 1]})
-    if not failed:
+                waits.append(RETRIES[tries - 1])
+    if waits:  # the soonest retry of a failed channel; channels that worked are not sent again
+        client.zadd(keys.NOTICE_DUE, {due: now + min(waits)})
+    else:
         client.zrem(keys.NOTICE_DUE, due)
-        client.hdel(f"{keys.NOTICE_DUE}:tries", due)
+        client.hdel(f"{keys.NOTICE_DUE}:tries", *(f"{due}|{channel}" for channel, _ in channels))
 
 
 def _same(raw: bytes, kind: str, at: datetime) -> bool:

@@ -128,9 +128,12 @@ def digest(secret: str) -> str:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, *, durability: Literal["waitaof", "always"] = "waitaof") -> None:
+    def __init__(
+        self, client: redis.Redis, *, durability: Literal["waitaof", "always"] = "waitaof", url: str | None = None
+    ) -> None:
         self.client = client
         self.durability = durability
+        self.url = url  # how the client was reached: an async client of the same server uses it
 
     # -- durability -------------------------------------------------------------------------------
     def make_durable(self) -> None:
@@ -310,8 +313,8 @@ class Store:
                     continue
         if durable:
             self.make_durable()
-        if messages or noticed:
-            webhooks.kick(self.client)
+            if messages or noticed:  # not before the change is on disk: nothing announces a lost write
+                webhooks.kick(self.client)
         return updated
 
     def order_for(self, courier: str, reference: str | None, tracking_code: str) -> Order | None:

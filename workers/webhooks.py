@@ -172,15 +172,56 @@ def get_endpoint(client: redis.Redis, centre: str, endpoint_id: str) -> Endpoint
     return ENDPOINT.decode(raw)
 
 
-def _save(client: redis.Redis | Pipeline, endpoint: Endpoint) -> None:
-    client.hset(keys.wh_endpoints(endpoint.centre), endpoint.id, ENCODE(endpoint))
+def _mutate(
+    client: redis.Redis,
+    centre: str,
+    endpoint_id: str,
+    change: Callable[[Endpoint], Endpoint | None],
+    also: Callable[[Pipeline, Endpoint], object] | None = None,
+) -> Endpoint | None:
+    """Read, change and write one endpoint under WATCH: a delivery noting a failure cannot undo a
+    clerk's PATCH (a rotated secret, a new URL) made meanwhile. `change` returning None changes nothing.
+    Returns the endpoint as it now is, or None when it is gone."""
+    key = keys.wh_endpoints(centre)
+    with client.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                raw = pipe.hget(key, endpoint_id)
+                if raw is None:
+                    pipe.unwatch()
+                    return None
+                current = ENDPOINT.decode(raw)
+                updated = change(current)
+                if updated is None or updated == current:
+                    pipe.unwatch()
+                    return current
+                pipe.multi()
+                pipe.hset(key, endpoint_id, ENCODE(updated))
+                if also is not None:
+                    also(pipe, updated)
+                pipe.execute()
+                return updated
+            except redis.WatchError:
+                continue
 
 
 def update_endpoint(
     client: redis.Redis, centre: str, endpoint_id: str, patch: EndpointPatch, now: datetime
 ) -> tuple[Endpoint, str | None]:
     """The endpoint changed as asked, and the new secret when it was rotated (answered once)."""
-    endpoint = get_endpoint(client, centre, endpoint_id)
+    fresh = new_secret(secrets.token_bytes(24)) if patch.rotate_secret else None
+
+    def change(endpoint: Endpoint) -> Endpoint:
+        return _patched(endpoint, patch, fresh, now)
+
+    updated = _mutate(client, centre, endpoint_id, change)
+    if updated is None:
+        raise UnknownEndpoint(endpoint_id)
+    return updated, fresh
+
+
+def _patched(endpoint: Endpoint, patch: EndpointPatch, fresh: str | None, now: datetime) -> Endpoint:
     changes: dict[str, object] = {}
     if patch.url is not None:
         changes["url"] = patch.url
@@ -192,9 +233,7 @@ def update_endpoint(
         changes["enabled"] = patch.enabled
         if patch.enabled:  # switched back on by a person: a fresh start
             changes.update(disabled_reason=None, disabled_at=None, failing_since=None)
-    fresh: str | None = None
-    if patch.rotate_secret:
-        fresh = new_secret(secrets.token_bytes(24))
+    if fresh is not None:
         grace = now + timedelta(seconds=ROTATION_GRACE_SECONDS)
         kept = tuple(
             Secret(value=s.value, expires_at=s.expires_at or grace)
@@ -202,9 +241,7 @@ def update_endpoint(
             if s.expires_at is None or s.expires_at > now
         )
         changes["secrets"] = (Secret(value=fresh), *kept)
-    updated = msgspec.structs.replace(endpoint, **changes)
-    _save(client, updated)
-    return updated, fresh
+    return msgspec.structs.replace(endpoint, **changes)
 
 
 def delete_endpoint(client: redis.Redis, centre: str, endpoint_id: str) -> None:
@@ -254,7 +291,8 @@ _http: httpx.Client | None = None
 def _client() -> httpx.Client:
     global _http
     if _http is None:  # one per worker process: building a client costs ~28 ms (DESIGN.md)
-        _http = httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        # No proxy or netrc from the environment: the egress check must judge where we really connect.
+        _http = httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
     return _http
 
 
@@ -302,29 +340,42 @@ def deliver_due(
         moment = now if now is not None else time.time()
         fan_out(client, moment)
         due = [m.decode() for m in client.zrangebyscore(keys.WH_DUE, "-inf", moment, start=0, num=BATCH)]
-        leased = [d for d in due if client.set(keys.wh_lock(d), 1, nx=True, ex=LEASE_SECONDS)]
-        if not leased:
-            return total
-        attempt = partial(_attempt, client, now=moment, allow=allow, post=post, unit=unit)
+        attempt = partial(_attempt, client, now=now, allow=allow, post=post, unit=unit)
         with ThreadPoolExecutor(CONCURRENCY) as pool:
-            list(pool.map(attempt, leased))
-        total += len(leased)
-        if now is not None and len(due) < BATCH:  # a fixed clock: one pass over what is due
+            attempted = sum(pool.map(attempt, due))
+        total += attempted
+        if not attempted or (now is not None and len(due) < BATCH):  # a fixed clock: one pass
             return total
+
+
+# Release a lease only if it is still ours (it may have lapsed and been taken by another worker).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 def _attempt(
-    client: redis.Redis, delivery: str, *, now: float, allow: frozenset[str], post: Post, unit: Callable[[], float]
-) -> None:
+    client: redis.Redis,
+    delivery: str,
+    *,
+    now: float | None,
+    allow: frozenset[str],
+    post: Post,
+    unit: Callable[[], float],
+) -> bool:
+    """One delivery under a lease taken just before it (a lease outlives one attempt's timeout), timed
+    when it is sent, so `webhook-timestamp` is fresh however long the batch. False: someone else has it."""
+    token = secrets.token_hex(8)
+    if not client.set(keys.wh_lock(delivery), token, nx=True, ex=LEASE_SECONDS):
+        return False
     message_id, endpoint_id = delivery.split("|", 1)
     try:
-        _deliver(client, message_id, endpoint_id, now, allow, post, unit)
+        _deliver(client, message_id, endpoint_id, now if now is not None else time.time(), allow, post, unit)
     except redis.RedisError:
         raise
     except Exception:  # one delivery must not stop the others; it stays due and the lease lapses
         log.exception("webhook delivery %s failed unexpectedly", delivery)
-        return
-    client.delete(keys.wh_lock(delivery))
+        return True
+    client.eval(_RELEASE, 1, keys.wh_lock(delivery), token)
+    return True
 
 
 def _deliver(
@@ -388,10 +439,14 @@ def _deliver(
         _disable(client, endpoint, at, "the endpoint answered 410 Gone")
         _give_up(client, endpoint, message, state, at, "disabled", code, latency, error, attempt)
         return
+    noted = _mutate(
+        client,
+        endpoint.centre,
+        endpoint.id,
+        lambda e: msgspec.structs.replace(e, failing_since=at) if e.failing_since is None else None,
+    )
+    endpoint = noted or endpoint
     failing_since = endpoint.failing_since or at
-    if endpoint.failing_since is None:
-        endpoint = msgspec.structs.replace(endpoint, failing_since=at)
-        _save(client, endpoint)
     if (at - failing_since).total_seconds() >= DISABLE_AFTER_SECONDS:
         _disable(client, endpoint, at, f"failing continuously since {failing_since.isoformat()}")
         _give_up(client, endpoint, message, state, at, "disabled", code, latency, error, attempt)
@@ -446,10 +501,15 @@ def _delivered(
         pipe.hset(keys.wh_state(endpoint.id), message.id, ENCODE(state))
         pipe.zrem(keys.WH_DUE, f"{message.id}|{endpoint.id}")
         pipe.zrem(keys.wh_failed(endpoint.id), message.id)
-        if endpoint.failing_since is not None:
-            _save(pipe, msgspec.structs.replace(endpoint, failing_since=None))
         _log(pipe, endpoint.id, record)
         pipe.execute()
+    if endpoint.failing_since is not None:  # it answers again: the run of failures is over
+        _mutate(
+            client,
+            endpoint.centre,
+            endpoint.id,
+            lambda e: msgspec.structs.replace(e, failing_since=None) if e.failing_since is not None else None,
+        )
 
 
 def _give_up(
@@ -482,8 +542,6 @@ def _give_up(
 
 def _disable(client: redis.Redis, endpoint: Endpoint, at: datetime, reason: str) -> None:
     """Switch the endpoint off and tell the centre's other endpoints (`endpoint.disabled`)."""
-    log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.centre, reason)
-    disabled = msgspec.structs.replace(endpoint, enabled=False, disabled_reason=reason, disabled_at=at)
     notice = Message(
         id="msg_" + secrets.token_hex(12),
         centre=endpoint.centre,
@@ -493,10 +551,14 @@ def _disable(client: redis.Redis, endpoint: Endpoint, at: datetime, reason: str)
             endpoint_id=endpoint.id, url=endpoint.url, failing_since=endpoint.failing_since, reason=reason
         ),
     )
-    with client.pipeline(transaction=True) as pipe:
-        _save(pipe, disabled)
-        stage(pipe, [notice])  # the disabled endpoint no longer `wants` anything: the others get it
-        pipe.execute()
+
+    def off(e: Endpoint) -> Endpoint | None:  # already off (a clerk, another worker): nothing to announce
+        return msgspec.structs.replace(e, enabled=False, disabled_reason=reason, disabled_at=at) if e.enabled else None
+
+    # The disabled endpoint no longer `wants` anything: the centre's others get `endpoint.disabled`.
+    disabled = _mutate(client, endpoint.centre, endpoint.id, off, also=lambda pipe, _e: stage(pipe, [notice]))
+    if disabled is not None and disabled.disabled_at == at:
+        log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.centre, reason)
 
 
 # -- resend and recover --------------------------------------------------------------------------------
@@ -523,7 +585,10 @@ def _requeue(client: redis.Redis, endpoint: Endpoint, message_ids: list[str], no
         for message_id in message_ids:
             raw = client.hget(keys.wh_state(endpoint.id), message_id)
             state = STATE.decode(raw) if raw else DeliveryState()
-            pipe.hset(keys.wh_state(endpoint.id), message_id, ENCODE(msgspec.structs.replace(state, manual=True)))
+            # A message still on its schedule keeps it (the extra attempt only comes sooner); one
+            # given up on or delivered gets a single attempt.
+            manual = msgspec.structs.replace(state, manual=state.status != "pending")
+            pipe.hset(keys.wh_state(endpoint.id), message_id, ENCODE(manual))
             pipe.zadd(keys.WH_DUE, {f"{message_id}|{endpoint.id}": now})
             pipe.zrem(keys.wh_failed(endpoint.id), message_id)
         pipe.execute()
