@@ -25,7 +25,7 @@ from workers import keys
 from workers.context import Context
 from workers.embedded import EmbeddedStore
 from workers.jobs import ingest_callbacks
-from workers.webhooks import STATE, deliver_due
+from workers.webhooks import STATE, deliver_due, trim
 
 Client = TestClient  # type: ignore[type-arg]
 LOOPBACK = frozenset({"loopback"})
@@ -321,3 +321,26 @@ def test_national_dossier_status(kind: Kind, status: Status, code: int) -> None:
 )
 def test_only_public_addresses_pass_the_egress_rule(address: str, refused: bool) -> None:
     assert (refused_address(address, frozenset()) is not None) is refused
+
+
+def test_states_of_expired_messages_are_forgotten(api: Client, ctx: Context, hook: Receiver) -> None:
+    endpoint = _endpoint(api, hook.url)
+    hook.default = 500
+    _one_message(api)
+    _one_message(api)
+    clock = time.time()
+    deliver_due(now=clock, allow=LOOPBACK, unit=MIDDLE)
+    for delay in RETRY_DELAYS:
+        clock += delay
+        deliver_due(now=clock, allow=LOOPBACK, unit=MIDDLE)
+    client = ctx.store.client
+    state, failed = keys.wh_state(endpoint["id"]), keys.wh_failed(endpoint["id"])
+    assert client.hlen(state) == 2 and client.zcard(failed) == 2
+    first, second = sorted(m.decode() for m in client.hkeys(state))
+    client.delete(keys.wh_message(first))  # as if its 30 days had passed
+    assert trim(client, time.time()) == 1
+    assert [m.decode() for m in client.hkeys(state)] == [second]
+    assert trim(client, time.time()) == 0  # at most once an hour
+    client.delete(keys.WH_TRIMMED)
+    assert trim(client, time.time() + 31 * 86400) == 2  # failures older than 30 days, and the state left
+    assert client.zcard(failed) == 0

@@ -282,6 +282,7 @@ def sweep(now: float | None = None) -> int:
     due = store.client.zcount(keys.WH_DUE, "-inf", now) + store.client.zcount(keys.NOTICE_DUE, "-inf", now)
     if due or store.client.zcard(keys.WH_FANOUT):
         webhooks.kick(store.client)  # retries that fell due, and anything a lost notify job left
+    webhooks.trim(store.client, now)
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))

@@ -102,6 +102,7 @@ def wh_message(message_id: str) -> str:
 
 WH_FANOUT = f"{PREFIX}:wh:fanout"  # messages not yet spread over their endpoints, scored by creation
 WH_DUE = f"{PREFIX}:wh:due"  # "<message id>|<endpoint id>" scored by when the next attempt is due
+WH_TRIMMED = f"{PREFIX}:wh:trimmed"  # set for an hour after the sweep forgot expired delivery states
 WH_KICK = f"{PREFIX}:wh:kick"  # set while a delivery job is queued: writers need not queue another
 
 

@@ -561,6 +561,32 @@ def _disable(client: redis.Redis, endpoint: Endpoint, at: datetime, reason: str)
         log.warning("webhook endpoint %s of %s disabled: %s", endpoint.id, endpoint.centre, reason)
 
 
+# -- housekeeping ----------------------------------------------------------------------------------------
+def trim(client: redis.Redis, now: float) -> int:
+    """Forget delivery states and failures of messages that expired (kept MESSAGE_DAYS); returns how many.
+
+    The sweep calls it; it does the work at most once an hour.
+    """
+    if not client.set(keys.WH_TRIMMED, 1, nx=True, ex=3600):
+        return 0
+    removed = 0
+    for raw_id in client.hkeys(keys.WH_OWNERS):
+        endpoint_id = raw_id.decode()
+        removed += int(client.zremrangebyscore(keys.wh_failed(endpoint_id), "-inf", now - MESSAGE_DAYS * 86400))
+        for chunk in _chunks([m.decode() for m in client.hkeys(keys.wh_state(endpoint_id))], 500):
+            with client.pipeline(transaction=False) as pipe:
+                for message_id in chunk:
+                    pipe.exists(keys.wh_message(message_id))
+                gone = [m for m, alive in zip(chunk, pipe.execute(), strict=True) if not alive]
+            if gone:
+                removed += int(client.hdel(keys.wh_state(endpoint_id), *gone))
+    return removed
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 # -- resend and recover --------------------------------------------------------------------------------
 def resend(client: redis.Redis, centre: str, endpoint_id: str, message_id: str, now: float) -> None:
     """One more attempt of one message to one endpoint, now; no schedule follows (as Svix)."""
