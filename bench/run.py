@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--orders", type=int, default=3000, help="orders created, then dispatched")
     parser.add_argument("--memory-orders", type=int, default=100_000, help="delivered orders for the memory figure")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--out", default="bench/results", help="where the JSON goes (relative: to the repository)")
     args = parser.parse_args(argv)
 
     data = Path(tempfile.mkdtemp(prefix="dd-bench-"))
@@ -310,11 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         fresh.stop()
     print(f"memory: {results['memory']['bytes_per_order']:.0f} B/order", file=sys.stderr)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    target = Path(args.out) / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out = ROOT / args.out  # an absolute --out stays as given
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     target.write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(_markdown(results))
-    print(f"\n(written to {target.relative_to(ROOT)})", file=sys.stderr)
+    print(f"\n(written to {target})", file=sys.stderr)
     return 0
 
 
