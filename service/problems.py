@@ -16,6 +16,7 @@ from contracts.errors import FieldError
 from workers.couriers import CourierUnavailable
 from workers.decisions import DecisionRefused
 from workers.store import IdempotencyConflict, NotDurable, UnknownOrder
+from workers.webhooks import UnknownEndpoint
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -130,6 +131,10 @@ def on_unknown_order(request: Request[Any, Any, Any], error: UnknownOrder) -> Re
     return problem(404, "not-found", "Not found", "No such order.", request)
 
 
+def on_unknown_endpoint(request: Request[Any, Any, Any], error: UnknownEndpoint) -> Response[dict[str, Any]]:
+    return problem(404, "not-found", "Not found", f"No such webhook {error.what} for this centre.", request)
+
+
 def on_not_durable(request: Request[Any, Any, Any], error: NotDurable) -> Response[dict[str, Any]]:
     log.error("write not confirmed durable: %s", error)
     return problem(503, "not-durable", "Store not durable", "The write was not confirmed on disk; retry.", request)
@@ -162,6 +167,7 @@ HANDLERS: dict[type[Exception], Any] = {
     DecisionRefused: on_refused,
     CourierUnavailable: on_courier_down,
     UnknownOrder: on_unknown_order,
+    UnknownEndpoint: on_unknown_endpoint,
     NotDurable: on_not_durable,
     IdempotencyConflict: on_idempotency,
     NotFoundException: on_http,

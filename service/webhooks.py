@@ -18,7 +18,7 @@ from service.auth import context, require
 from service.problems import ProblemError, documented
 from workers import webhooks
 from workers.store import Principal
-from workers.webhooks import Attempt, EgressRefused, UnknownEndpoint
+from workers.webhooks import Attempt, EgressRefused
 
 SCOPE = "webhooks:manage"
 
@@ -44,10 +44,6 @@ def _centre(principal: Principal) -> str:
     if principal.admin:
         raise ProblemError(422, "centre-required", "Centre required", "Webhook endpoints belong to one centre's key.")
     return principal.centre
-
-
-def _missing(what: str) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No such {what} for this centre.")
 
 
 def _egress(state: State, url: str) -> None:
@@ -87,10 +83,7 @@ class WebhookEndpointController(Controller):
 
     @get("/{endpoint_id:str}", sync_to_thread=True, summary="One endpoint", responses=documented(401, 403, 404, 422))
     def read(self, endpoint_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> EndpointView:
-        try:
-            return endpoint_view(webhooks.get_endpoint(context(state).store.client, _centre(principal), endpoint_id))
-        except UnknownEndpoint:
-            raise _missing("endpoint") from None
+        return endpoint_view(webhooks.get_endpoint(context(state).store.client, _centre(principal), endpoint_id))
 
     @patch(
         "/{endpoint_id:str}",
@@ -108,22 +101,16 @@ class WebhookEndpointController(Controller):
         centre = _centre(principal)
         if data.url is not None:
             _egress(state, data.url)
-        try:
-            endpoint, fresh = webhooks.update_endpoint(
-                context(state).store.client, centre, endpoint_id, data, datetime.now(UTC)
-            )
-        except UnknownEndpoint:
-            raise _missing("endpoint") from None
+        endpoint, fresh = webhooks.update_endpoint(
+            context(state).store.client, centre, endpoint_id, data, datetime.now(UTC)
+        )
         return endpoint_view(endpoint, secret=fresh)
 
     @delete(
         "/{endpoint_id:str}", sync_to_thread=True, summary="Remove an endpoint", responses=documented(401, 403, 404)
     )
     def remove(self, endpoint_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> None:
-        try:
-            webhooks.delete_endpoint(context(state).store.client, _centre(principal), endpoint_id)
-        except UnknownEndpoint:
-            raise _missing("endpoint") from None
+        webhooks.delete_endpoint(context(state).store.client, _centre(principal), endpoint_id)
 
     @get(
         "/{endpoint_id:str}/attempts",
@@ -139,26 +126,20 @@ class WebhookEndpointController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> AttemptLog:
         client = context(state).store.client
-        try:
-            webhooks.get_endpoint(client, _centre(principal), endpoint_id)
-        except UnknownEndpoint:
-            raise _missing("endpoint") from None
+        webhooks.get_endpoint(client, _centre(principal), endpoint_id)
         return AttemptLog(attempts=webhooks.attempts(client, endpoint_id, limit))
 
     @post(
         "/{endpoint_id:str}/messages/{message_id:str}/resend",
         status_code=202,
         sync_to_thread=True,
-        summary="Send one message to this endpoint again, now (no retry schedule follows)",
+        summary="Send one message to this endpoint again, now (one given up on gets this single attempt)",
         responses=documented(401, 403, 404, 422),
     )
     def resend(
         self, endpoint_id: FromPath[str], message_id: FromPath[str], principal: NamedDependency[Principal], state: State
     ) -> Response[None]:
-        try:
-            webhooks.resend(context(state).store.client, _centre(principal), endpoint_id, message_id, time.time())
-        except UnknownEndpoint:
-            raise _missing("endpoint or message") from None
+        webhooks.resend(context(state).store.client, _centre(principal), endpoint_id, message_id, time.time())
         return Response(None, status_code=202)
 
     @post(
@@ -176,10 +157,7 @@ class WebhookEndpointController(Controller):
         state: State,
     ) -> Recovered:
         since = as_vietnam_time(data.since)  # a naive time is Hà Nội time, as everywhere in the API
-        try:
-            count = webhooks.recover(
-                context(state).store.client, _centre(principal), endpoint_id, since.timestamp(), time.time()
-            )
-        except UnknownEndpoint:
-            raise _missing("endpoint") from None
+        count = webhooks.recover(
+            context(state).store.client, _centre(principal), endpoint_id, since.timestamp(), time.time()
+        )
         return Recovered(messages=count)

@@ -285,7 +285,8 @@ class Store:
                         return order
                     updated = msgspec.structs.replace(updated, updated_at=now)
                     # The outbox: the messages this change causes, kept with it (only if anyone listens).
-                    listening = status != order.status and pipe.exists(keys.wh_endpoints(order.centre))
+                    # (In WATCH mode the pipeline answers at once, like the client.)
+                    listening = status != order.status and webhooks.listening(pipe, order.centre)
                     messages = webhooks.order_messages(order.status, updated, now) if listening else []
                     pipe.multi()
                     webhooks.stage(pipe, messages)

@@ -64,7 +64,11 @@ MESSAGE = msgspec.json.Decoder(Message)
 
 
 class UnknownEndpoint(LookupError):
-    pass
+    """No such endpoint (or message) for this centre: the API answers 404 (service/problems.py)."""
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"{what} {ident}")
+        self.what = what
 
 
 class EgressRefused(ValueError):
@@ -168,7 +172,7 @@ def endpoints(client: redis.Redis, centre: str) -> list[Endpoint]:
 def get_endpoint(client: redis.Redis, centre: str, endpoint_id: str) -> Endpoint:
     raw = client.hget(keys.wh_endpoints(centre), endpoint_id)
     if raw is None:
-        raise UnknownEndpoint(endpoint_id)
+        raise UnknownEndpoint("endpoint", endpoint_id)
     return ENDPOINT.decode(raw)
 
 
@@ -217,7 +221,7 @@ def update_endpoint(
 
     updated = _mutate(client, centre, endpoint_id, change)
     if updated is None:
-        raise UnknownEndpoint(endpoint_id)
+        raise UnknownEndpoint("endpoint", endpoint_id)
     return updated, fresh
 
 
@@ -258,7 +262,7 @@ def attempts(client: redis.Redis, endpoint_id: str, limit: int = 100) -> list[At
 
 
 # -- the outbox: messages written with the change that caused them -------------------------------------
-def listening(client: redis.Redis, centre: str) -> bool:
+def listening(client: redis.Redis | Pipeline, centre: str) -> bool:
     """Does the centre have any endpoint? Without one, no message is kept (nothing could receive it)."""
     return bool(client.exists(keys.wh_endpoints(centre)))
 
@@ -593,7 +597,7 @@ def resend(client: redis.Redis, centre: str, endpoint_id: str, message_id: str, 
     endpoint = get_endpoint(client, centre, endpoint_id)
     raw = client.get(keys.wh_message(message_id))
     if raw is None or MESSAGE.decode(raw).centre != centre:
-        raise UnknownEndpoint(message_id)
+        raise UnknownEndpoint("message", message_id)
     _requeue(client, endpoint, [message_id], now)
 
 
