@@ -21,6 +21,7 @@ from service.callbacks import receive_callback
 from service.couriers import courier_health
 from service.exceptions import exception_queue
 from service.orders import OrderController, read_dossier
+from service.reports import ReportController
 from service.webhooks import WebhookEndpointController
 from workers.context import Context, build
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             courier_health,
             receive_callback,
             WebhookEndpointController,
+            ReportController,
             health,
         ],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},

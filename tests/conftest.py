@@ -48,7 +48,8 @@ def settings(embedded: EmbeddedStore) -> Settings:
 def ctx(settings: Settings) -> Iterator[Context]:
     client = redis.Redis.from_url(settings.redis_url or "")
     client.flushdb()
-    context = Context(settings=settings, config=dev_config(settings), store=Store(client))
+    config = dev_config(settings)
+    context = Context(settings=settings, config=config, store=Store(client, centres=config.centres))
     context.store.save_api_key(API_KEY, Principal(centre=DEMO_CENTRE))
     context.store.save_api_key(OTHER_KEY, Principal(centre="OTHER"))
     worker_context.install(context)

@@ -45,6 +45,10 @@ def _operations(settings_: Settings, ctx: Context) -> list[schemathesis.APIOpera
         "GET /v1/webhook-endpoints/{endpoint_id}/attempts",
         "POST /v1/webhook-endpoints/{endpoint_id}/messages/{message_id}/resend",
         "POST /v1/webhook-endpoints/{endpoint_id}/recover",
+        "GET /v1/reports/monthly",
+        "GET /v1/reports/quarterly",
+        "GET /v1/reports/yearly",
+        "PUT /v1/reports/totals/{month}",
         "GET /health",
     ],
 )

@@ -75,8 +75,9 @@ def build(environ: Mapping[str, str] | None = None) -> Context:
     settings = settings_from(environ)
     url = store_url(settings)
     client = redis.Redis.from_url(url, health_check_interval=30)
-    store = Store(client, durability=settings.dd_durability, url=url)
-    return Context(settings=settings, config=load_config(settings, environ), store=store)
+    config = load_config(settings, environ)
+    store = Store(client, durability=settings.dd_durability, url=url, centres=config.centres)
+    return Context(settings=settings, config=config, store=store)
 
 
 _current: Context | None = None

@@ -137,3 +137,13 @@ def notices(order_id: str) -> str:
 def outbox(channel: str) -> str:
     """Messages a channel without a configured provider keeps instead of sending (dev, tests)."""
     return f"{PREFIX}:outbox:{channel}"
+
+
+def report(centre: str, month: str) -> str:
+    """A centre's report counters for one month ("YYYY-MM"): `<courier>|<kind>|<metric>` -> amount."""
+    return f"{PREFIX}:report:{centre}:{month}"
+
+
+def report_totals(centre: str) -> str:
+    """What a centre received and returned through every channel, by month, as it reported them."""
+    return f"{PREFIX}:report:{centre}:totals"

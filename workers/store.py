@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,10 +12,12 @@ import redis
 from redis.client import Pipeline
 
 from contracts.base import Record
-from contracts.calendar import VIETNAM_TZ
+from contracts.calendar import VIETNAM_TZ, WorkingCalendar
+from contracts.config import Centre
 from contracts.events import Event, Source, Timeline, reconcile
 from contracts.money import Charge, merge
 from contracts.orders import Order
+from contracts.reports import Increments, counts, difference
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from workers import keys, notices, webhooks
 
@@ -127,13 +129,34 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_NO_EVENTS = Timeline(status=Status.ACCEPTED, entries=())
+
+
 class Store:
     def __init__(
-        self, client: redis.Redis, *, durability: Literal["waitaof", "always"] = "waitaof", url: str | None = None
+        self,
+        client: redis.Redis,
+        *,
+        durability: Literal["waitaof", "always"] = "waitaof",
+        url: str | None = None,
+        centres: Mapping[str, Centre] | None = None,
+        calendar: WorkingCalendar | None = None,
     ) -> None:
         self.client = client
         self.durability = durability
         self.url = url  # how the client was reached: an async client of the same server uses it
+        # What the report counters need to know: each centre's address (for J+n) and the calendar.
+        self.centres: Mapping[str, Centre] = centres or {}
+        self.calendar = calendar or WorkingCalendar()
+
+    # -- report counters --------------------------------------------------------------------------
+    def counts(self, order: Order, timeline: Timeline) -> Increments:
+        return counts(order, timeline, self.centres.get(order.centre), self.calendar)
+
+    @staticmethod
+    def count(pipe: Pipeline, centre: str, changes: Mapping[tuple[str, str], int]) -> None:
+        for (month, field), amount in changes.items():
+            pipe.hincrby(keys.report(centre, month), field, amount)
 
     # -- durability -------------------------------------------------------------------------------
     def make_durable(self) -> None:
@@ -217,6 +240,7 @@ class Store:
                         if not order.on_hold:
                             pipe.zadd(keys.DUE, {order.id: due_at})
                             enqueue(pipe, order.id)
+                        self.count(pipe, centre, self.counts(order, _NO_EVENTS))
                     webhooks.stage(pipe, messages)
                     if idem_key is not None and idempotency is not None:
                         record = Replay(order_ids=[o.id for o in orders], fingerprint=idempotency[1], response=response)
@@ -243,7 +267,11 @@ class Store:
         return [unpack_event(key, raw) for key, raw in self.client.hgetall(keys.events(order_id)).items()]
 
     def timeline(self, order_id: str) -> Timeline:
-        return reconcile(Status.ACCEPTED, self.events(order_id))
+        return self.timeline_of(self.events(order_id))
+
+    @staticmethod
+    def timeline_of(events: list[Event]) -> Timeline:
+        return reconcile(Status.ACCEPTED, events)
 
     def update_order(
         self,
@@ -276,7 +304,8 @@ class Store:
                     stored = [unpack_event(k, v) for k, v in pipe.hgetall(events_key).items()]
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
-                    status = reconcile(Status.ACCEPTED, [*stored, *fresh.values()]).status
+                    timeline = reconcile(Status.ACCEPTED, [*stored, *fresh.values()])
+                    status = timeline.status
                     if charges:
                         changes["charges"] = merge(order.charges, charges)
                     updated = msgspec.structs.replace(order, status=status, **changes)
@@ -306,6 +335,9 @@ class Store:
                         if updated.tracking_code and order.status not in TERMINAL:
                             # Finished: one last poll later fills in steps whose callbacks were lost.
                             pipe.zadd(keys.closing(updated.courier), {order_id: now.timestamp()})
+                    # The report counters move with the order: what it adds now less what it added before.
+                    before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
+                    self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
                     if also is not None:
                         also(pipe)
                     pipe.execute()

@@ -1,0 +1,82 @@
+"""Reports read from the counters the store keeps with every change, the totals centres report, and
+a rebuild of the counters from the stored orders and events."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import msgspec
+
+from contracts.reports import Period, Report, Totals, build_report
+from workers import keys
+from workers.store import Store, unpack_event, unpack_order
+
+_TOTALS = msgspec.json.Decoder(Totals)
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def report(
+    store: Store, span: Period, centres: Sequence[str], *, centre: str | None = None, province_code: str | None = None
+) -> Report:
+    """One round trip: a hash per centre and month, and the centres' reported totals."""
+    pairs = [(c, m) for c in centres for m in span.months]
+    with store.client.pipeline(transaction=False) as pipe:
+        for c, m in pairs:
+            pipe.hgetall(keys.report(c, m))
+        for c in centres:
+            pipe.hmget(keys.report_totals(c), list(span.months))
+        answers = pipe.execute()
+    counters = {
+        pair: {name.decode(): int(amount) for name, amount in raw.items()}
+        for pair, raw in zip(pairs, answers[: len(pairs)], strict=True)
+        if raw
+    }
+    totals = {
+        (c, m): _TOTALS.decode(raw)
+        for c, found in zip(centres, answers[len(pairs) :], strict=True)
+        for m, raw in zip(span.months, found, strict=True)
+        if raw is not None
+    }
+    return build_report(span, centres, counters, totals, centre=centre, province_code=province_code)
+
+
+def save_totals(store: Store, centre: str, month: str, totals: Totals) -> None:
+    store.client.hset(keys.report_totals(centre), month, _ENCODE(totals))
+    store.make_durable()
+
+
+def rebuild(store: Store, batch: int = 500) -> int:
+    """Recount every stored order into fresh counters and swap them in; the number of orders counted.
+
+    For a store written before the counters existed, or after a change of a centre's address or of
+    the holiday calendar. Changes applied while it runs are lost from the counters: stop the workers.
+    """
+    client = store.client
+    found: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    order_keys = [k for k in client.scan_iter(match=f"{keys.PREFIX}:order:*", count=1000) if k.count(b":") == 2]
+    for start in range(0, len(order_keys), batch):
+        chunk = order_keys[start : start + batch]
+        with client.pipeline(transaction=False) as pipe:
+            for key in chunk:
+                pipe.get(key)
+                pipe.hgetall(key + b":events")
+            answers = pipe.execute()
+        for raw, events in zip(answers[::2], answers[1::2], strict=True):
+            if raw is None:
+                continue
+            order = unpack_order(raw)
+            timeline = store.timeline_of([unpack_event(k, v) for k, v in events.items()])
+            for (month, field), amount in store.counts(order, timeline).items():
+                found[(order.centre, month)][field] += amount
+    stale = [k for k in client.scan_iter(match=f"{keys.PREFIX}:report:*", count=1000) if not k.endswith(b":totals")]
+    with client.pipeline() as pipe:  # one MULTI: readers see the old counters or the new, never a mix
+        if stale:
+            pipe.delete(*stale)
+        for (centre, month), fields in found.items():
+            nonzero = {name: amount for name, amount in fields.items() if amount}
+            if nonzero:
+                pipe.hset(keys.report(centre, month), mapping=nonzero)
+        pipe.execute()
+    store.make_durable()
+    return len(order_keys)
