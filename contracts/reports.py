@@ -186,13 +186,13 @@ def figures(
     histogram: Counter[int] = Counter()
     for fields in counters:
         for name, amount in fields.items():
-            who, kind, metric = name.split("|", 2)
+            who, kind, what = name.split("|", 2)
             if courier is not None and who != courier:
                 continue
-            if metric.startswith("lead_h:"):
-                histogram[int(metric[7:])] += amount
+            if what.startswith("lead_h:"):
+                histogram[int(what[7:])] += amount
             else:
-                sums[f"{kind}|{metric}"] += amount
+                sums[f"{kind}|{what}"] += amount
 
     def metric(name: str) -> int:
         return sums[f"{Kind.PICKUP}|{name}"] + sums[f"{Kind.DELIVERY}|{name}"]

@@ -22,6 +22,7 @@ from service.couriers import courier_health
 from service.exceptions import exception_queue
 from service.orders import OrderController, read_dossier
 from service.reports import ReportController
+from service.statements import StatementController
 from service.webhooks import WebhookEndpointController
 from workers.context import Context, build
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             receive_callback,
             WebhookEndpointController,
             ReportController,
+            StatementController,
             health,
         ],
         dependencies={"principal": Provide(authenticate, sync_to_thread=True)},

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import MutableMapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import msgspec
@@ -252,6 +252,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--courier", required=True, choices=sorted(KNOWN))
     replay.add_argument("--since", required=True, help="ISO date or time (naive: Vietnam time), e.g. 2026-11-21")
 
+    reports = sub.add_parser("reports", help="the report counters")
+    reports_sub = reports.add_subparsers(dest="reports_command", required=True)
+    reports_sub.add_parser("rebuild", help="recount every stored order (stop the workers first)")
+
+    statements = sub.add_parser("statements", help="courier COD and fee statements")
+    statements_sub = statements.add_subparsers(dest="statements_command", required=True)
+    load = statements_sub.add_parser("import", help="reconcile a statement file (CSV or XLSX) and keep the result")
+    load.add_argument("file", type=Path)
+    load.add_argument("--centre", required=True)
+    load.add_argument("--courier", required=True, choices=sorted(KNOWN))
+    load.add_argument("--from", dest="period_start", type=date.fromisoformat, help="period start, e.g. 2026-11-01")
+    load.add_argument("--to", dest="period_end", type=date.fromisoformat, help="period end (included)")
+    load.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="NAME=TITLE",
+        help="the file's title for tracking_code, reference, cod or fee when it is not a known one",
+    )
+
     args = parser.parse_args(argv)
     settings = _settings()
     _logging(settings)
@@ -277,6 +297,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             since = as_vietnam_time(datetime.fromisoformat(args.since))
             count = replay_callbacks(args.courier, int(since.timestamp() * 1000))
             print(f"replayed {count} {args.courier} callbacks received since {since.isoformat()}")
+        case "reports":
+            from workers.context import current
+            from workers.reports import rebuild
+
+            print(f"recounted {rebuild(current().store)} orders")
+        case "statements":
+            return import_statement(args)
+    return 0
+
+
+def import_statement(args: argparse.Namespace) -> int:
+    from contracts.statements import COLUMNS, StatementError
+    from workers.context import current
+    from workers.statements import import_statement as run
+
+    columns = dict(item.split("=", 1) for item in args.column)
+    if unknown := set(columns) - set(COLUMNS):
+        sys.exit(f"--column names one of {', '.join(COLUMNS)}, not {', '.join(sorted(unknown))}")
+    if (args.period_start is None) != (args.period_end is None):
+        sys.exit("give both --from and --to, or neither")
+    period = (args.period_start, args.period_end) if args.period_start else None
+    try:
+        statement = run(
+            current().store,
+            centre=args.centre,
+            courier=args.courier,
+            content=args.file.read_bytes(),
+            filename=args.file.name,
+            now=datetime.now(UTC),
+            period=period,
+            columns=columns,  # type: ignore[arg-type]
+        )
+    except (OSError, StatementError) as error:
+        sys.exit(f"{args.file}: {error}")
+    s = statement.summary
+    print(f"statement {statement.id}: {s.lines} lines, {s.matched} matched")
+    print(f"COD  statement {s.statement_cod:,} / ours {s.our_cod:,} / difference {s.cod_difference:,}")
+    print(f"fees statement {s.statement_fee:,} / ours {s.our_fee:,} / difference {s.fee_difference:,}")
+    for mismatch in statement.mismatches:
+        where = f"row {mismatch.row}" if mismatch.row else "missing"
+        amounts = f" statement {mismatch.statement} ours {mismatch.ours}" if mismatch.statement is not None else ""
+        print(f"  {mismatch.problem:<17} {where:<9} {mismatch.tracking_code or ''}{amounts} {mismatch.note}".rstrip())
     return 0
 
 

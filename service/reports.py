@@ -7,16 +7,14 @@ printable report (tables and bar charts, no script, no CDN). Read from counters,
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, get, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.openapi.spec import OpenAPIMediaType
-from litestar.openapi.spec import Operation, Schema
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Schema
 from litestar.params import Body, PathParameter, QueryParameter
 
 from contracts.base import Inbound
@@ -32,17 +30,15 @@ MonthLabel = Annotated[str, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
 @dataclass
-class _FileFormats(Operation):
+class FileFormats(Operation):
     """The 200 answer of a report also comes as CSV, XLSX and HTML (`format=`): said in the schema."""
-
-    formats: Sequence[str] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         ok = self.responses.get("200") if self.responses else None
         content = getattr(ok, "content", None)
         if content is not None:
             for media in MEDIA.values():
-                content[media.split(";")[0]] = OpenAPIMediaType(schema=Schema())
+                content.setdefault(media.split(";")[0], OpenAPIMediaType(schema=Schema()))
 
 
 class TotalsIn(Inbound, kw_only=True):
@@ -210,7 +206,7 @@ def _report(
 
 _COMMON = {
     "sync_to_thread": True,
-    "operation_class": _FileFormats,
+    "operation_class": FileFormats,
     "responses": documented(401, 403, 404, 422),
 }
 Centre = Annotated[str | None, QueryParameter(max_length=64, description="admin keys: the centre")]

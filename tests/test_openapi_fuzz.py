@@ -49,6 +49,9 @@ def _operations(settings_: Settings, ctx: Context) -> list[schemathesis.APIOpera
         "GET /v1/reports/quarterly",
         "GET /v1/reports/yearly",
         "PUT /v1/reports/totals/{month}",
+        "POST /v1/statements",
+        "GET /v1/statements",
+        "GET /v1/statements/{statement_id}",
         "GET /health",
     ],
 )

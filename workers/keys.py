@@ -147,3 +147,13 @@ def report(centre: str, month: str) -> str:
 def report_totals(centre: str) -> str:
     """What a centre received and returned through every channel, by month, as it reported them."""
     return f"{PREFIX}:report:{centre}:totals"
+
+
+def statement(centre: str, statement_id: str) -> str:
+    """One imported courier statement and its reconciliation (JSON)."""
+    return f"{PREFIX}:statement:{centre}:{statement_id}"
+
+
+def statements(centre: str) -> str:
+    """A centre's imported statements, scored by import time."""
+    return f"{PREFIX}:statements:{centre}"
