@@ -9,7 +9,8 @@ the api as `dossier-dispatch api` runs it, the courier sandboxes and workers, an
 4. callback intake per courier format with one ingest worker applying them at the same time, and
    what is sustained: accepted callbacks over the time until ingest has applied them all;
 5. store memory per delivered order with eight events (`INFO memory`);
-6. p50 / p99 at 50 % and 90 % of the measured maximum (open loop, no coordinated omission).
+6. p50 / p99 at 50 % and 90 % of the measured maximum (open loop, no coordinated omission);
+7. the monthly, quarterly and yearly reports over those orders, spread over a year (JSON, CSV, XLSX).
 
 Every throughput is also given as a ratio to the ceiling of the same run. Results: a JSON file under
 `bench/results/` and a Markdown table on stdout (copied into docs/BENCHMARKS.md).
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--orders", type=int, default=3000, help="orders created, then dispatched")
     parser.add_argument("--memory-orders", type=int, default=100_000, help="delivered orders for the memory figure")
+    parser.add_argument("--only-store", action="store_true", help="only the memory and report figures (5, 7)")
     parser.add_argument("--out", default="bench/results", help="where the JSON goes (relative: to the repository)")
     args = parser.parse_args(argv)
 
@@ -225,89 +227,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     Store(client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
     results: dict[str, Any] = {"machine": _machine(), "started": datetime.now(UTC).isoformat(), "settings": vars(args)}
-    run = {"connections": args.connections, "seconds": args.seconds}
     try:
-        # 1. The ceiling, under the same server as the api (uvicorn, one worker, its defaults).
-        ghn_probe = _callback_requests("ghn", ["o01CEILING"], 1000) * 300  # the same bodies again: no state
-        with _process([sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(ceiling_port),
-                       "--log-level", "warning"], env, ceiling_port):  # fmt: skip
-            ceiling = load.run(ceiling_port, ghn_probe, **run)
-        results["ceiling"] = _summary(ceiling)
-        top = ceiling.rate
-        print(f"ceiling: {top:.0f} req/s", file=sys.stderr)
-
-        with _process(_cli("api"), env, api_port):
-            # 2. Order intake.
-            orders = load.run(api_port, _order_requests(int(top * (args.seconds + 1) * 0.5)), **run)
-            results["order_intake"] = _summary(orders, top)
-            print(f"order intake: {orders.rate:.0f} req/s", file=sys.stderr)
-            # Orders at each courier, for their callbacks.
-            per_courier: dict[str, list[str]] = {}
-            for courier in COURIERS:
-                batch = _order_requests(args.orders // 4, courier)
-                created = load.run(api_port, batch, connections=8, seconds=3600, warmup=0)
-                assert created.errors == 0, created.statuses
-                ids = client.zrevrange(keys.centre_orders(DEMO_CENTRE), 0, args.orders // 4 - 1)
-                per_courier[courier] = [i.decode() for i in ids]
-
-            # 3. Dispatch: two workers book the backlog (every order created above) at the sandboxes.
-            accepted = client.zcard(keys.DUE)
-            sandbox = _process(_cli("sandbox"), env, sandbox_port)
-            with sandbox, _process(_cli("worker", "dispatch"), env), _process(_cli("worker", "dispatch"), env):
-                elapsed = _wait(lambda: client.zcard(keys.DUE) == 0, 600)
-            booked = accepted - client.zcard(keys.DUE)
-            results["dispatch"] = {"workers": 2, "orders": booked, "seconds": round(elapsed, 2),
-                                   "rate": round(booked / elapsed, 1)}  # fmt: skip
-            print(f"dispatch: {booked / elapsed:.0f} orders/s", file=sys.stderr)
-
-            # 4. Callback intake per courier with one ingest worker, and what ingest sustains.
-            results["callback_intake"] = {}
-            with _process(_cli("worker", "ingest"), env):
-                for courier in COURIERS:
-                    bodies = _callback_requests(courier, per_courier[courier], int(top * (args.seconds + 1) * 0.8))
-                    before = client.xlen(keys.callbacks(courier)) if client.exists(keys.callbacks(courier)) else 0
-                    began = time.perf_counter()
-                    intake = load.run(api_port, bodies, **run)
-                    loaded = time.perf_counter() - began
-                    drained = _wait(lambda c=courier: _backlog(client, c) == 0, 300)
-                    stored = client.xlen(keys.callbacks(courier)) - before
-                    summary = _summary(intake, top)
-                    summary["stored"] = stored
-                    summary["drain_seconds_after_load"] = round(drained, 2)
-                    summary["sustained_rate"] = round(stored / (loaded + drained), 1)
-                    summary["sustained_of_ceiling"] = round(stored / (loaded + drained) / top, 3)
-                    results["callback_intake"][courier] = summary
-                    print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s",
-                          file=sys.stderr)  # fmt: skip
-
-                # 6. Latency at 50 % and 90 % of the maximum, open loop.
-                results["latency"] = {}
-                ghn_max = results["callback_intake"]["ghn"]["sustained_rate"]
-                for share in (0.5, 0.9):
-                    bodies = _callback_requests(
-                        "ghn", per_courier["ghn"], int(ghn_max * share * (args.seconds + 1)) + 100
-                    )
-                    paced = load.run(api_port, bodies, rate=ghn_max * share, **run)
-                    results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = _summary(paced, top)
-                    _wait(lambda: _backlog(client, "ghn") == 0, 300)
-                order_max = results["order_intake"]["rate"]
-                for share in (0.5, 0.9):
-                    paced = load.run(api_port, _order_requests(int(order_max * share * (args.seconds + 1)) + 100),
-                                     rate=order_max * share, **run)  # fmt: skip
-                    results["latency"][f"orders_{int(share * 100)}pct"] = _summary(paced, top)
-
+        if not args.only_store:
+            _load(results, args, env, client, api_port, sandbox_port, ceiling_port)
     finally:
         client.close()
         store.stop()
     # 5. Store memory per delivered order with eight events, in a store of its own: one the other
     # scenarios used keeps allocator state that makes a before/after difference under-count.
+    # 7. The reports over those orders (spread over a year), through the api.
     fresh = ensure_store(Path(tempfile.mkdtemp(prefix="dd-bench-memory-")))
     try:
         with redis.Redis.from_url(fresh.url) as memory_client:
             results["memory"] = _memory(memory_client, args.memory_orders)
+            print(f"memory: {results['memory']['bytes_per_order']:.0f} B/order", file=sys.stderr)
+            Store(memory_client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
+            port = _port()
+            with _process(_cli("api"), {**env, "REDIS_URL": fresh.url, "DD_PORT": str(port)}, port):
+                results["reports"] = _reports(port, args.memory_orders)
+            print(f"monthly report: p50 {results['reports']['monthly']['p50_ms']} ms", file=sys.stderr)
     finally:
         fresh.stop()
-    print(f"memory: {results['memory']['bytes_per_order']:.0f} B/order", file=sys.stderr)
     out = ROOT / args.out  # an absolute --out stays as given
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
@@ -317,8 +257,118 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _load(
+    results: dict[str, Any],
+    args: argparse.Namespace,
+    env: dict[str, str],
+    client: redis.Redis,
+    api_port: int,
+    sandbox_port: int,
+    ceiling_port: int,
+) -> None:
+    """Scenarios 1-4 and 6: the ceiling, intake, dispatch, callbacks and latency, on the shared store."""
+    run = {"connections": args.connections, "seconds": args.seconds}
+    # 1. The ceiling, under the same server as the api (uvicorn, one worker, its defaults).
+    ghn_probe = _callback_requests("ghn", ["o01CEILING"], 1000) * 300  # the same bodies again: no state
+    with _process([sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(ceiling_port),
+                   "--log-level", "warning"], env, ceiling_port):  # fmt: skip
+        ceiling = load.run(ceiling_port, ghn_probe, **run)
+    results["ceiling"] = _summary(ceiling)
+    top = ceiling.rate
+    print(f"ceiling: {top:.0f} req/s", file=sys.stderr)
+
+    with _process(_cli("api"), env, api_port):
+        # 2. Order intake.
+        orders = load.run(api_port, _order_requests(int(top * (args.seconds + 1) * 0.5)), **run)
+        results["order_intake"] = _summary(orders, top)
+        print(f"order intake: {orders.rate:.0f} req/s", file=sys.stderr)
+        # Orders at each courier, for their callbacks.
+        per_courier: dict[str, list[str]] = {}
+        for courier in COURIERS:
+            batch = _order_requests(args.orders // 4, courier)
+            created = load.run(api_port, batch, connections=8, seconds=3600, warmup=0)
+            assert created.errors == 0, created.statuses
+            ids = client.zrevrange(keys.centre_orders(DEMO_CENTRE), 0, args.orders // 4 - 1)
+            per_courier[courier] = [i.decode() for i in ids]
+
+        # 3. Dispatch: two workers book the backlog (every order created above) at the sandboxes.
+        accepted = client.zcard(keys.DUE)
+        sandbox = _process(_cli("sandbox"), env, sandbox_port)
+        with sandbox, _process(_cli("worker", "dispatch"), env), _process(_cli("worker", "dispatch"), env):
+            elapsed = _wait(lambda: client.zcard(keys.DUE) == 0, 600)
+        booked = accepted - client.zcard(keys.DUE)
+        results["dispatch"] = {"workers": 2, "orders": booked, "seconds": round(elapsed, 2),
+                               "rate": round(booked / elapsed, 1)}  # fmt: skip
+        print(f"dispatch: {booked / elapsed:.0f} orders/s", file=sys.stderr)
+
+        # 4. Callback intake per courier with one ingest worker, and what ingest sustains.
+        results["callback_intake"] = {}
+        with _process(_cli("worker", "ingest"), env):
+            for courier in COURIERS:
+                bodies = _callback_requests(courier, per_courier[courier], int(top * (args.seconds + 1) * 0.8))
+                before = client.xlen(keys.callbacks(courier)) if client.exists(keys.callbacks(courier)) else 0
+                began = time.perf_counter()
+                intake = load.run(api_port, bodies, **run)
+                loaded = time.perf_counter() - began
+                drained = _wait(lambda c=courier: _backlog(client, c) == 0, 300)
+                stored = client.xlen(keys.callbacks(courier)) - before
+                summary = _summary(intake, top)
+                summary["stored"] = stored
+                summary["drain_seconds_after_load"] = round(drained, 2)
+                summary["sustained_rate"] = round(stored / (loaded + drained), 1)
+                summary["sustained_of_ceiling"] = round(stored / (loaded + drained) / top, 3)
+                results["callback_intake"][courier] = summary
+                print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s",
+                      file=sys.stderr)  # fmt: skip
+
+            # 6. Latency at 50 % and 90 % of the maximum, open loop.
+            results["latency"] = {}
+            ghn_max = results["callback_intake"]["ghn"]["sustained_rate"]
+            for share in (0.5, 0.9):
+                bodies = _callback_requests("ghn", per_courier["ghn"], int(ghn_max * share * (args.seconds + 1)) + 100)
+                paced = load.run(api_port, bodies, rate=ghn_max * share, **run)
+                results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = _summary(paced, top)
+                _wait(lambda: _backlog(client, "ghn") == 0, 300)
+            order_max = results["order_intake"]["rate"]
+            for share in (0.5, 0.9):
+                paced = load.run(api_port, _order_requests(int(order_max * share * (args.seconds + 1)) + 100),
+                                 rate=order_max * share, **run)  # fmt: skip
+                results["latency"][f"orders_{int(share * 100)}pct"] = _summary(paced, top)
+
+
+YEAR = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)  # the memory orders are spread over this year
+
+
+def _reports(port: int, orders: int, repeat: int = 30) -> dict[str, Any]:
+    """Each report over the memory store's orders, asked `repeat` times over HTTP: milliseconds."""
+    import httpx
+
+    asks = {
+        "monthly": "/v1/reports/monthly?month=2026-06",
+        "monthly_csv": "/v1/reports/monthly?month=2026-06&format=csv",
+        "monthly_xlsx": "/v1/reports/monthly?month=2026-06&format=xlsx",
+        "quarterly": "/v1/reports/quarterly?quarter=2026-Q2",
+        "yearly": "/v1/reports/yearly?year=2026",
+    }
+    found: dict[str, Any] = {"orders": orders}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}) as http:
+        year = http.get(asks["yearly"]).json()
+        found["delivered_in_year"] = year["totals"]["delivered"]
+        for name, path in asks.items():
+            times = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                http.get(path).raise_for_status()
+                times.append((time.perf_counter() - began) * 1000)
+            times.sort()
+            found[name] = {"p50_ms": round(times[len(times) // 2], 2), "max_ms": round(times[-1], 2)}
+    return found
+
+
 def _memory(client: redis.Redis, count: int) -> dict[str, Any]:
-    """Orders written and taken through a typical journey by the real store code, then `INFO memory`."""
+    """Orders written and taken through a typical journey by the real store code, then `INFO memory`.
+    Their days are spread over a year, so the report counters are what a year leaves."""
+    from contracts.config import dev_config
     from contracts.couriers import ghn
     from contracts.intake import prepare
     from contracts.orders import OrderCreate
@@ -327,16 +377,15 @@ def _memory(client: redis.Redis, count: int) -> dict[str, Any]:
     from workers.jobs import as_event
 
     base = int(client.info("memory")["used_memory"])
-    store = Store(client, durability="always")  # memory does not depend on when fsync happens
-    from contracts.config import dev_config
-
     centre = dev_config(Settings())
+    # Memory does not depend on when fsync happens; the centres make the counters count on-time too.
+    store = Store(client, durability="always", centres=centre.centres)
     journey = ["ready_to_pick", "picking", "picked", "storing", "transporting", "delivering", "delivered"]
     payload = msgspec.json.decode((FIXTURES / "ghn" / "callback_naive_time.json").read_bytes())
     template = msgspec.convert(order_body(), OrderCreate)
     start = time.perf_counter()
-    now = datetime.now(UTC)
     for n in range(count):
+        now = YEAR + timedelta(days=360 * n / count)
         [order] = prepare(
             template, centre=centre.centres[DEMO_CENTRE], now=now, new_id=lambda p, n=n: f"o{p}BENCH{n:020d}"
         )
@@ -383,10 +432,24 @@ def _booked(order_id: str, n: int, now: datetime) -> Any:
 
 
 def _markdown(results: dict[str, Any]) -> str:
+    rows = ["| measure | rate | of ceiling | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    if "ceiling" in results:
+        rows += _load_rows(results)
+    m = results["memory"]
+    rows.append(
+        f"| store memory per delivered order, 8 events | {m['bytes_per_order']:.0f} B ({m['orders']} orders) | | | |"
+    )
+    r = results["reports"]
+    for name in ("monthly", "monthly_csv", "monthly_xlsx", "quarterly", "yearly"):
+        rows.append(
+            f"| report {name}, {r['orders']} orders in a year | | | {r[name]['p50_ms']} | max {r[name]['max_ms']} |"
+        )
+    return "\n".join(rows)
+
+
+def _load_rows(results: dict[str, Any]) -> list[str]:
     top = results["ceiling"]["rate"]
     rows = [
-        "| measure | rate | of ceiling | p50 ms | p99 ms |",
-        "|---|---|---|---|---|",
         f"| ceiling (decode a GHN callback, answer) | {top:.0f} req/s | 1.00 | {results['ceiling']['p50_ms']} | "
         f"{results['ceiling']['p99_ms']} |",
     ]
@@ -403,11 +466,7 @@ def _markdown(results: dict[str, Any]) -> str:
         )
     d = results["dispatch"]
     rows.append(f"| dispatch, 2 workers, zero-latency sandboxes | {d['rate']:.0f} orders/s | | | |")
-    m = results["memory"]
-    rows.append(
-        f"| store memory per delivered order, 8 events | {m['bytes_per_order']:.0f} B ({m['orders']} orders) | | | |"
-    )
-    return "\n".join(rows)
+    return rows
 
 
 if __name__ == "__main__":
