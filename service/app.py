@@ -13,16 +13,28 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from contracts.settings import Settings
 from service import problems
 from service.auth import authenticate, context
 from service.callbacks import receive_callback
+from service.console import STATIC, console, login, login_page, logout
 from service.couriers import courier_health
+from service.documents_api import (
+    list_provinces,
+    list_wards,
+    mark_result_ready,
+    read_consignment_note,
+    read_handover_record,
+    reroute_order,
+    stream_changes,
+)
 from service.exceptions import exception_queue
 from service.orders import OrderController, read_dossier
 from service.reports import ReportController
 from service.statements import StatementController
+from service.track import home_confirm, home_request, track_lookup, track_page
 from service.webhooks import WebhookEndpointController
 from workers.context import Context, build
 
@@ -62,6 +74,22 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             receive_callback,
             WebhookEndpointController,
             ReportController,
+            read_consignment_note,
+            read_handover_record,
+            mark_result_ready,
+            reroute_order,
+            stream_changes,
+            list_provinces,
+            list_wards,
+            console,
+            login_page,
+            login,
+            logout,
+            track_page,
+            track_lookup,
+            home_request,
+            home_confirm,
+            create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
             StatementController,
             health,
         ],

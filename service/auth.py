@@ -6,6 +6,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from workers import users
 from workers.context import Context
 from workers.intake import AsyncIntake
 from workers.store import Principal
@@ -25,8 +26,23 @@ def intake(state: State) -> AsyncIntake:
     return found
 
 
+SESSION_COOKIE = "dd_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CONSOLE_SCOPES = ("orders:read", "orders:write", "webhooks:manage")
+
+
 def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
+    """An API key (`Authorization: Bearer`), else a console session cookie, which must send its CSRF
+    token in `X-CSRF-Token` with every request that changes something."""
     header = request.headers.get("authorization", "")
+    if not header and SESSION_COOKIE in request.cookies:
+        found = users.session(context(state).store, request.cookies[SESSION_COOKIE])
+        if found is None:
+            raise NotAuthorizedException("The session has ended; sign in again.")
+        if request.method not in SAFE_METHODS and not users.csrf_ok(found, request.headers.get(CSRF_HEADER)):
+            raise PermissionDeniedException("Missing or wrong X-CSRF-Token for this session.")
+        return Principal(centre=found.centre, scopes=CONSOLE_SCOPES)
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("Send `Authorization: Bearer <api key>`.")

@@ -153,6 +153,7 @@ def run_dev(settings: Settings) -> int:
     env = dict(os.environ)
     env.setdefault("DD_DEV_API_KEY", "dd_dev_" + secrets.token_urlsafe(18))
     env.setdefault("DD_DEV_CALLBACK_SECRET", secrets.token_urlsafe(24))
+    env.setdefault("DD_DEV_CONSOLE_PASSWORD", secrets.token_urlsafe(12))
     env.setdefault("DD_WEBHOOK_EGRESS", "loopback")  # a receiver on this machine is the usual dev setup
     store: EmbeddedStore | None = None
     if not settings.redis_url:
@@ -165,6 +166,10 @@ def run_dev(settings: Settings) -> int:
     from workers.store import Principal
 
     current().store.save_api_key(env["DD_DEV_API_KEY"], Principal(centre=DEMO_CENTRE))
+    from workers.users import create_user
+
+    create_user(current().store, username="demo", centre=DEMO_CENTRE, name="Cán bộ một cửa (demo)",
+                password=env["DD_DEV_CONSOLE_PASSWORD"], replace=True)  # fmt: skip
 
     from workers.queues import QUEUES
 
@@ -187,6 +192,8 @@ dossier-dispatch is running
   sandboxes    {settings.sandbox_url}   (GHN: {settings.sandbox_url}/ghn/shiip/public-api)
   store        {env["REDIS_URL"]}   (data: {settings.dd_data_dir})
   API key      {env["DD_DEV_API_KEY"]}   (centre {DEMO_CENTRE})
+  console      {settings.public_url}/console   (user demo, password {env["DD_DEV_CONSOLE_PASSWORD"]})
+  tracking     {settings.public_url}/track
   callback secret  {env["DD_DEV_CALLBACK_SECRET"]}
 Ctrl-C stops everything.""",
         flush=True,
@@ -246,6 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="repeat for several; default orders:read, orders:write and webhooks:manage",
     )
 
+    accounts = sub.add_parser("users", help="console accounts")
+    accounts_sub = accounts.add_subparsers(dest="users_command", required=True)
+    user = accounts_sub.add_parser("create", help="create a centre account (the password is read from stdin)")
+    user.add_argument("--centre", required=True)
+    user.add_argument("--username", required=True)
+    user.add_argument("--name", required=True, help="the clerk's name, shown in the console")
+    user.add_argument("--replace", action="store_true", help="set a new password for an existing account")
+
     callbacks = sub.add_parser("callbacks", help="stored raw callbacks")
     callbacks_sub = callbacks.add_subparsers(dest="callbacks_command", required=True)
     replay = callbacks_sub.add_parser("replay", help="re-run stored callbacks through the current mapping")
@@ -297,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             since = as_vietnam_time(datetime.fromisoformat(args.since))
             count = replay_callbacks(args.courier, int(since.timestamp() * 1000))
             print(f"replayed {count} {args.courier} callbacks received since {since.isoformat()}")
+        case "users":
+            return create_account(args)
         case "reports":
             from workers.context import current
             from workers.reports import rebuild
@@ -304,6 +321,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"recounted {rebuild(current().store)} orders")
         case "statements":
             return import_statement(args)
+    return 0
+
+
+def create_account(args: argparse.Namespace) -> int:
+    import getpass
+
+    from workers.context import current
+    from workers.users import UserError, create_user
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        user = create_user(current().store, username=args.username, centre=args.centre, name=args.name,
+                           password=password, replace=args.replace)  # fmt: skip
+    except UserError as error:
+        sys.exit(str(error))
+    print(f"user {user.username} can sign in to the console of centre {user.centre}")
     return 0
 
 

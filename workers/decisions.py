@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -11,7 +12,7 @@ from redis.client import Pipeline
 from contracts.base import Record
 from contracts.events import Event
 from contracts.lifecycle import DECISIONS
-from contracts.orders import Order
+from contracts.orders import Order, format_order_id
 from contracts.statuses import Status
 from workers import keys
 from workers.context import Context
@@ -19,7 +20,7 @@ from workers.couriers import CourierRejected
 from workers.dispatch import enqueue_dispatch
 from workers.store import UnknownOrder
 
-Decision = Literal["cancel", "redeliver", "return", "release"]
+Decision = Literal["cancel", "redeliver", "return", "release", "reroute"]
 
 
 class DecisionRefused(Exception):
@@ -61,6 +62,53 @@ def decide(ctx: Context, order_id: str, decision: Decision, by: str) -> Order:
     updated = ctx.store.get_order(order_id)
     assert updated is not None
     return updated
+
+
+def reroute(ctx: Context, order_id: str, courier: str, by: str) -> Order:
+    """Before pickup, send the leg with another courier: cancel it here (at the courier if booked, which
+    may refuse), then a new order for the same leg, dispatched to `courier`. Returns the new order."""
+    order = ctx.store.get_order(order_id)
+    if order is None:
+        raise UnknownOrder(order_id)
+    now = datetime.now(UTC)
+
+    def refuse(message: str) -> DecisionRefused:
+        _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="refused", message=message))
+        return DecisionRefused(message)
+
+    if courier == order.courier:
+        raise refuse(f"the order is already with {courier}")
+    if courier not in ctx.centre(order.centre).couriers:
+        raise refuse(f"the centre has no {courier} account")
+    if order.status not in DECISIONS["cancel"]:
+        raise refuse(f"an order in {order.status.value!r} cannot be re-routed: only before pickup")
+    decide(ctx, order_id, "cancel", by)
+    fresh = msgspec.structs.replace(
+        order,
+        id=format_order_id(order.id[1:3], int(now.timestamp() * 1000), os.urandom(10)),
+        courier=courier,
+        status=Status.ACCEPTED,
+        tracking_code=None,
+        created_at=now,
+        updated_at=now,
+        dispatch_attempts=0,
+        dispatch_error=None,
+        charges=(),
+        contradiction=None,
+        replaces=order.id,
+    )
+    store = ctx.store
+    store.create_orders(
+        [fresh],
+        due_at=now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds,
+        enqueue=lambda pipe, new_id: enqueue_dispatch(store.client, new_id, pipe),
+    )
+    if order.linked_order_id:  # a round trip's other leg now pairs with the new one
+        store.update_order(order.linked_order_id, now=now, linked_order_id=fresh.id)
+    message = f"re-routed to {courier} as {fresh.id}"
+    _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="done", message=message))
+    store.make_durable()
+    return fresh
 
 
 def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) -> str:

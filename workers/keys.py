@@ -157,3 +157,31 @@ def statement(centre: str, statement_id: str) -> str:
 def statements(centre: str) -> str:
     """A centre's imported statements, scored by import time."""
     return f"{PREFIX}:statements:{centre}"
+
+
+def user(username: str) -> str:
+    return f"{PREFIX}:user:{username}"
+
+
+def session(digest: str) -> str:
+    """A console session by the SHA-256 of its cookie token; expires with the session."""
+    return f"{PREFIX}:session:{digest}"
+
+
+def rate(bucket: str, window: int) -> str:
+    return f"{PREFIX}:rate:{bucket}:{window}"
+
+
+def changes(centre: str) -> str:
+    """Pub/sub channel: "<order id> <status>" each time one of the centre's orders changes (live views)."""
+    return f"{PREFIX}:changes:{centre}"
+
+
+def result_ready(centre: str, dossier_code: str) -> str:
+    """Set when the centre says a dossier's result is ready: the citizen may ask for home delivery."""
+    return f"{PREFIX}:ready:{centre}:{dossier_code}"
+
+
+def home_request(request_id: str) -> str:
+    """A citizen's home-delivery request waiting for its one-time code."""
+    return f"{PREFIX}:home:{request_id}"

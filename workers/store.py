@@ -242,6 +242,8 @@ class Store:
                             enqueue(pipe, order.id)
                         self.count(pipe, centre, self.counts(order, _NO_EVENTS))
                     webhooks.stage(pipe, messages)
+                    for order in orders:
+                        pipe.publish(keys.changes(centre), f"{order.id} {order.status}")
                     if idem_key is not None and idempotency is not None:
                         record = Replay(order_ids=[o.id for o in orders], fingerprint=idempotency[1], response=response)
                         pipe.set(idem_key, ENCODE(record), ex=IDEMPOTENCY_SECONDS)
@@ -338,6 +340,7 @@ class Store:
                     # The report counters move with the order: what it adds now less what it added before.
                     before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
                     self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
+                    pipe.publish(keys.changes(order.centre), f"{order_id} {updated.status}")
                     if also is not None:
                         also(pipe)
                     pipe.execute()

@@ -1,0 +1,122 @@
+"""Console accounts (argon2-hashed passwords), their sessions, and the store-kept rate limits that every
+api replica shares."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from contracts.base import Record
+from workers import keys
+from workers.store import Store
+
+_HASHER = PasswordHasher()  # argon2id with the library's current parameters
+_DUMMY = _HASHER.hash(secrets.token_hex(16))  # verified against for unknown users: the same time either way
+SESSION_SECONDS = 12 * 3600  # one working day at the counter
+MIN_PASSWORD = 10
+
+
+class User(Record, frozen=True, kw_only=True):
+    username: str
+    centre: str
+    name: str
+    password_hash: str
+    created_at: datetime
+
+
+class Session(Record, frozen=True, kw_only=True):
+    username: str
+    centre: str
+    name: str
+    csrf: str  # sent back in X-CSRF-Token (fetch) or a form field by every request that changes something
+    expires_at: float
+
+
+_USER = msgspec.json.Decoder(User)
+_SESSION = msgspec.json.Decoder(Session)
+_ENCODE = msgspec.json.Encoder().encode
+
+
+class UserError(ValueError):
+    pass
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(store: Store, *, username: str, centre: str, name: str, password: str, replace: bool = False) -> User:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise UserError("a username is letters, digits, '.', '-' or '_'")
+    user = User(
+        username=username.lower(),
+        centre=centre,
+        name=name,
+        password_hash=_HASHER.hash(password),
+        created_at=datetime.now(UTC),
+    )
+    written = store.client.set(keys.user(user.username), _ENCODE(user), nx=not replace)
+    if not written:
+        raise UserError(f"user {user.username!r} exists (use --replace to set a new password)")
+    store.make_durable()
+    return user
+
+
+def check_password(store: Store, username: str, password: str) -> User | None:
+    raw = store.client.get(keys.user(username.lower()))
+    user = _USER.decode(raw) if raw else None
+    try:
+        _HASHER.verify(user.password_hash if user else _DUMMY, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def open_session(store: Store, user: User) -> tuple[str, Session]:
+    """A new session: the token goes in the cookie; the store keeps only its digest."""
+    token = secrets.token_urlsafe(32)
+    session = Session(
+        username=user.username,
+        centre=user.centre,
+        name=user.name,
+        csrf=secrets.token_urlsafe(24),
+        expires_at=time.time() + SESSION_SECONDS,
+    )
+    store.client.set(keys.session(_digest(token)), _ENCODE(session), ex=SESSION_SECONDS)
+    return token, session
+
+
+def session(store: Store, token: str | None) -> Session | None:
+    if not token:
+        return None
+    raw = store.client.get(keys.session(_digest(token)))
+    return _SESSION.decode(raw) if raw else None
+
+
+def close_session(store: Store, token: str | None) -> None:
+    if token:
+        store.client.delete(keys.session(_digest(token)))
+
+
+def csrf_ok(found: Session, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(found.csrf, sent or "")
+
+
+def allow(store: Store, bucket: str, limit: int, window_seconds: int) -> bool:
+    """A fixed-window counter in the store (shared by every api replica): False once over `limit`."""
+    window = int(time.time() // window_seconds)
+    key = keys.rate(bucket, window)
+    with store.client.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window_seconds * 2)
+        count, _ = pipe.execute()
+    return int(count) <= limit
