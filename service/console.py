@@ -126,7 +126,9 @@ def logout(
     found = users.session(store, token)
     if found is not None and users.csrf_ok(found, data.csrf):
         users.close_session(store, token)
-    return Redirect("/console/login", cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")], status_code=303)
+    return Redirect(
+        "/console/login", cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")], status_code=303
+    )
 
 
 @get("/console", include_in_schema=False, sync_to_thread=True)
