@@ -138,6 +138,7 @@ class Order(Record, frozen=True, kw_only=True):
     charges: tuple[Charge, ...] = ()  # the money record: fees, COD and weight as the courier reported them
     contradiction: str | None = None  # the courier's tracking disagrees with what its callbacks said
     replaces: str | None = None  # re-routed: the order at the other courier this one stands in for
+    replaced_by: str | None = None  # re-routed: the order that carries this leg instead
 
 
 class Deadlines(Record, frozen=True, kw_only=True):

@@ -51,7 +51,8 @@ def counts(order: Order, timeline: Timeline, centre: Centre | None, calendar: Wo
         if amount:
             found[(month_of(moment), f"{order.courier}|{order.kind}|{metric}")] += amount
 
-    add(order.created_at, "created")
+    if order.replaces is None:  # a re-routed leg is one leg: counted when first created, not again
+        add(order.created_at, "created")
     applied = [entry.event for entry in timeline.entries if entry.applied]
     for event in applied:
         if event.status in FAILED:
@@ -59,6 +60,8 @@ def counts(order: Order, timeline: Timeline, centre: Centre | None, calendar: Wo
     if timeline.status not in ENDINGS or not applied:
         return found
     end = applied[-1]  # every applied event sets the status: the last one is the ending
+    if timeline.status is Status.CANCELLED and order.replaced_by is not None:
+        return found  # cancelled only to go with another courier: the leg goes on
     add(end.event_time, timeline.status.value)
     money = money_record(order.charges, cod_expected(order))
     if timeline.status in CHARGED:

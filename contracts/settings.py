@@ -22,6 +22,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_config: str | None = None
     # waitaof: `WAITAOF 1 0` after each acknowledged write; always: the store runs `appendfsync always`.
     dd_durability: Literal["waitaof", "always"] = "waitaof"
+    # Reverse proxies in front of the api, comma-separated addresses: rate limits then key on the
+    # address they append to X-Forwarded-For.
+    dd_trusted_proxies: str = ""
     dd_public_url: str | None = None  # where couriers reach our callbacks; default http://host:port
     dd_dispatch_deadline_seconds: int = 120
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout
@@ -39,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_smtp_password: str | None = None
     dd_smtp_from: str = "dossier-dispatch <no-reply@localhost>"
     dd_sms_provider: Literal["outbox"] = "outbox"  # the only one built in: kept in the store, not sent
+
+    @property
+    def trusted_proxies(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.dd_trusted_proxies.split(",") if part.strip())
 
     @property
     def public_url(self) -> str:

@@ -83,11 +83,13 @@ def amount(cell: object) -> int | None:
     if isinstance(cell, bool):
         raise StatementError(f"{cell!r} is not an amount")
     if isinstance(cell, int | float):
+        if not abs(cell) < 1e15:  # also NaN and infinities
+            raise StatementError(f"{cell!r} is not an amount")
         return round(cell)
     text = _CURRENCY.sub("", str(cell))
     if not text:
         return None
-    match = _AMOUNT.fullmatch(text)
+    match = _AMOUNT.fullmatch(text) if len(text) <= 24 else None  # no VND amount has more digits
     if match is None:
         raise StatementError(f"{str(cell).strip()!r} is not an amount")
     sign, whole, _separator, cents = match.groups()
@@ -186,10 +188,22 @@ class Summary(Record, frozen=True, kw_only=True):
     mismatches: dict[str, int]
     statement_cod: int
     statement_fee: int
-    our_cod: int  # over the lines matched to our orders, first line of each
+    our_cod: int  # over the lines matched to our orders that give a COD, first line of each
     our_fee: int
     cod_difference: int  # statement - ours, over the matched lines
     fee_difference: int
+
+
+class StatementHead(Record, frozen=True, kw_only=True):
+    """A statement without its lines and mismatches: what a list shows."""
+
+    id: str
+    courier: str
+    filename: str
+    imported_at: datetime
+    period_start: date | None
+    period_end: date | None
+    summary: Summary
 
 
 class Statement(Record, frozen=True, kw_only=True):
@@ -245,8 +259,9 @@ def reconcile_statement(
             )
             continue
         seen[order_id] = line.row
-        our_cod += mine.cod
-        matched_cod += line.cod or 0
+        if line.cod is not None:
+            our_cod += mine.cod
+            matched_cod += line.cod
         if line.cod is not None and line.cod != mine.cod:
             found.append(
                 Mismatch(problem="cod_differs", row=line.row, order_id=order_id, tracking_code=mine.tracking_code,

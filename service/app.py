@@ -61,6 +61,10 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             if intake is not None:  # the callback intake's async connections, on the loop that made them
                 await intake.close()
                 del app.state.intake
+            pool = getattr(app.state, "stream_pool", None)
+            if pool is not None:  # the live streams' connections
+                await pool.aclose()
+                del app.state.stream_pool
             if ctx is None:
                 app.state.ctx.close()
 

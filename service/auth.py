@@ -32,6 +32,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CONSOLE_SCOPES = ("orders:read", "orders:write", "webhooks:manage")
 
 
+def client_address(request: Request, ctx: Context) -> str:  # type: ignore[type-arg]
+    """Who is asking, for rate limits: the peer, or behind a trusted proxy (DD_TRUSTED_PROXIES) the
+    address that proxy appended to X-Forwarded-For (the last one: the earlier ones are the client's say)."""
+    peer = request.client.host if request.client else "?"
+    if peer in ctx.settings.trusted_proxies:
+        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
+    return peer
+
+
 def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
     """An API key (`Authorization: Bearer`), else a console session cookie, which must send its CSRF
     token in `X-CSRF-Token` with every request that changes something."""

@@ -16,7 +16,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from contracts.base import Inbound
-from service.auth import SESSION_COOKIE, context
+from service.auth import SESSION_COOKIE, client_address, context
 from workers import users
 
 STATIC = Path(__file__).parent / "static"
@@ -95,14 +95,17 @@ def login(
                     path="/console/login", max_age=3600)  # fmt: skip
     if not expected or not secrets.compare_digest(expected, data.csrf):
         return respond(_login_form(fresh, "Phiên đăng nhập đã hết hạn, vui lòng thử lại."), 403, [cookie])
-    store = context(state).store
-    client = request.client.host if request.client else "?"
-    if not users.allow(store, f"login-ip:{client}", 20, 900) or not users.allow(
-        store, f"login-user:{data.username.lower()}", 10, 900
-    ):
+    ctx = context(state)
+    store = ctx.store
+    address, who = client_address(request, ctx), data.username.lower()[:100]
+    # Failures only, per address, per account from that address, and per account from anywhere (higher:
+    # a stranger cannot lock a clerk out with a few tries, a spread-out guesser is still slowed down).
+    buckets = [(f"login-ip:{address}", 20), (f"login-user-ip:{who}:{address}", 10), (f"login-user:{who}", 100)]
+    if users.blocked(store, buckets, 900):
         return respond(_login_form(fresh, "Quá nhiều lần thử. Vui lòng đợi 15 phút."), 429, [cookie])
     user = users.check_password(store, data.username, data.password)
     if user is None:
+        users.failed(store, [bucket for bucket, _limit in buckets], 900)
         error = "Sai tên đăng nhập hoặc mật khẩu."
         return respond(_login_form(fresh, error, data.username), 401, [cookie])
     token, _session = users.open_session(store, user)

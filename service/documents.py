@@ -80,10 +80,15 @@ def tracking_url(public_url: str, dossier_code: str) -> str:
     return f"{public_url.rstrip('/')}/track?{urlencode({'d': dossier_code})}"
 
 
-def _documents(documents: Sequence[Document]) -> str:
+def _documents(documents: Sequence[Document], room: int = 1200) -> str:
+    """The list as one line, cut to what fits the note's cell (the full list is in the order)."""
     if not documents:
         return "—"
-    return "; ".join(f"{d.name} ({'bản chính' if d.original else 'bản sao'}, {d.count})" for d in documents)
+    text = "; ".join(f"{d.name} ({'bản chính' if d.original else 'bản sao'}, {d.count})" for d in documents)
+    if len(text) <= room:
+        return text
+    copies = sum(d.count for d in documents)
+    return text[:room].rsplit("; ", 1)[0] + f"; … (tổng {len(documents)} loại giấy tờ, {copies} bản)"
 
 
 def _grid(rows: list[list[object]], widths: list[float], header: bool = False) -> Table:
@@ -203,7 +208,7 @@ def handover_record(orders: Sequence[Order], centre: Centre, courier: str, to_co
         originals_total, copies_total = originals_total + originals, copies_total + copies
         rows.append([
             str(number), _p(order.tracking_code or "—"), _p(order.dossier_code),
-            _p(order.procedure_name or order.procedure_code, SMALL), str(originals), str(copies),
+            _p((order.procedure_name or order.procedure_code)[:200], SMALL), str(originals), str(copies),
         ])  # fmt: skip
     rows.append(["", _p(f"Cộng: {len(orders)} bưu gửi", BOLD), "", "", str(originals_total), str(copies_total)])
     flow: list[Flowable] = [

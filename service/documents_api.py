@@ -3,7 +3,6 @@ stream of changes, and the 2025 administrative units for address pickers."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -135,10 +134,10 @@ def reroute_order(
     return view_with_deadlines(ctx, reroute(ctx, order_id, data.courier, by=principal.centre))
 
 
-async def _changes(url: str, centre: str) -> AsyncIterator[ServerSentEventMessage]:
-    client = redis.asyncio.Redis.from_url(url)
-    pubsub = client.pubsub()
-    await pubsub.subscribe(keys.changes(centre))
+STREAMS = 200  # live streams one api process holds at most (each is a store connection)
+
+
+async def _changes(pubsub: redis.asyncio.client.PubSub) -> AsyncIterator[ServerSentEventMessage]:
     try:
         yield ServerSentEventMessage(event="ready", data="{}")
         while True:
@@ -148,11 +147,8 @@ async def _changes(url: str, centre: str) -> AsyncIterator[ServerSentEventMessag
                 continue
             order_id, _, status = message["data"].decode().partition(" ")
             yield ServerSentEventMessage(event="order", data=f'{{"id":"{order_id}","status":"{status}"}}')
-    except asyncio.CancelledError:
-        raise
     finally:
         await pubsub.aclose()
-        await client.aclose()
 
 
 @get(
@@ -160,15 +156,25 @@ async def _changes(url: str, centre: str) -> AsyncIterator[ServerSentEventMessag
     tags=["orders"],
     summary="Server-sent events: `order` with id and status each time one of the centre's orders changes",
     security=BEARER,
-    responses=documented(401, 403, 422),
+    responses=documented(401, 403, 422, 503),
 )
 async def stream_changes(principal: NamedDependency[Principal], state: State) -> ServerSentEvent:
     require(principal, "orders:read")
     if principal.admin:
         raise ProblemError(422, "centre-required", "Centre required", "A live stream follows one centre.")
-    ctx = context(state)
-    url = ctx.store.url or _url(ctx.store.client)
-    return ServerSentEvent(_changes(url, principal.centre))
+    pool: redis.asyncio.ConnectionPool | None = getattr(state, "stream_pool", None)
+    if pool is None:  # made on first use, on the serving loop; closed with the app
+        ctx = context(state)
+        pool = state.stream_pool = redis.asyncio.ConnectionPool.from_url(
+            ctx.store.url or _url(ctx.store.client), max_connections=STREAMS
+        )
+    pubsub = redis.asyncio.Redis(connection_pool=pool).pubsub()
+    try:
+        await pubsub.subscribe(keys.changes(principal.centre))
+    except redis.ConnectionError:
+        await pubsub.aclose()
+        raise ProblemError(503, "busy", "Too many live views", "Too many live views are open; reload later.") from None
+    return ServerSentEvent(_changes(pubsub))
 
 
 def _url(client: redis.Redis) -> str:  # type: ignore[type-arg]

@@ -28,6 +28,13 @@ class Sheet:
     chart: tuple[str, Sequence[int]] | None = None  # a bar chart's title and the columns it plots
 
 
+def _safe(cell: Cell) -> Cell:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is kept as text."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + cell
+    return cell
+
+
 def to_csv(sheets: Sequence[Sheet]) -> bytes:
     """Every sheet one after the other, each under its title line."""
     buffer = io.StringIO()
@@ -37,8 +44,8 @@ def to_csv(sheets: Sequence[Sheet]) -> bytes:
             writer.writerow([])
         if len(sheets) > 1:
             writer.writerow([sheet.title])
-        writer.writerow(sheet.header)
-        writer.writerows(["" if cell is None else cell for cell in row] for row in sheet.rows)
+        writer.writerow([_safe(cell) for cell in sheet.header])
+        writer.writerows(["" if cell is None else _safe(cell) for cell in row] for row in sheet.rows)
     return ("\ufeff" + buffer.getvalue()).encode()
 
 
@@ -47,11 +54,11 @@ def to_xlsx(sheets: Sequence[Sheet]) -> bytes:
     book.remove(book.active)  # type: ignore[arg-type]
     for sheet in sheets:
         page = book.create_sheet(sheet.title[:31])
-        page.append(list(sheet.header))
+        page.append([_safe(cell) for cell in sheet.header])
         for cell in page[1]:
             cell.font = Font(bold=True)
         for row in sheet.rows:
-            page.append(list(row))
+            page.append([_safe(cell) for cell in row])
         page.freeze_panes = "B2"
         page.column_dimensions["A"].width = 28
         if sheet.chart and sheet.rows:

@@ -7,6 +7,7 @@ printable report (tables and bar charts, no script, no CDN). Read from counters,
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -129,14 +130,21 @@ def _bars(title: str, rows: list[tuple[str, int, int]], legend: tuple[str, str])
     return "".join(parts)
 
 
-def _cell(value: Any) -> str:
+RATIOS = frozenset({"share_received", "share_returned", "on_time_rate"})
+
+
+def _cells(values: Sequence[Any]) -> str:
+    return "".join(f"<td>{_cell(value, metric)}</td>" for value, metric in zip(values, METRICS, strict=True))
+
+
+def _cell(value: Any, metric: str) -> str:
     if value is None:
         return "—"
-    if isinstance(value, float) and value <= 1 and not isinstance(value, bool):
+    if metric in RATIOS:
         return f"{value:.1%}"
     if isinstance(value, int):
         return f"{value:,}".replace(",", ".")
-    return html.escape(str(value))
+    return html.escape(str(value).replace(".", ","))  # hours with a Vietnamese decimal comma
 
 
 def page(report: Report, lang: Language) -> str:
@@ -164,9 +172,7 @@ def page(report: Report, lang: Language) -> str:
     for sheet in sheets(report, lang):
         head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in sheet.header)
         rows = "".join(
-            f'<tr><th scope="row">{html.escape(str(row[0]))}</th>{"".join(f"<td>{_cell(v)}</td>" for v in cells)}</tr>'
-            for row in sheet.rows
-            for cells in [row[1:]]
+            f'<tr><th scope="row">{html.escape(str(row[0]))}</th>{_cells(row[1:])}</tr>' for row in sheet.rows
         )
         body.append(f"<h2>{html.escape(sheet.title)}</h2><div class=\"wide\"><table><thead><tr>{head}</tr></thead>"
                     f"<tbody>{rows}</tbody></table></div>")  # fmt: skip

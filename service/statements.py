@@ -14,7 +14,7 @@ from litestar.params import FromQuery, PathParameter, QueryParameter, RawBody
 
 from contracts.base import Record
 from contracts.orders import Courier
-from contracts.statements import Column, Statement, StatementError, Summary
+from contracts.statements import Column, Statement, StatementError, StatementHead
 from service.auth import context, require
 from service.exports import CSV, MEDIA, XLSX, Format, Sheet, to_csv, to_xlsx
 from service.problems import ProblemError, documented
@@ -38,18 +38,8 @@ class _FileUpload(Operation):
         )
 
 
-class StatementListItem(Record, frozen=True, kw_only=True):
-    id: str
-    courier: str
-    filename: str
-    imported_at: datetime
-    period_start: date | None
-    period_end: date | None
-    summary: Summary
-
-
 class StatementList(Record, frozen=True, kw_only=True):
-    statements: list[StatementListItem]
+    statements: list[StatementHead]
 
 
 def _centre(principal: Principal, scope: str) -> str:
@@ -152,14 +142,7 @@ class StatementController(Controller):
     )
     def list_statements(self, principal: NamedDependency[Principal], state: State) -> StatementList:
         centre = _centre(principal, "orders:read")
-        found = statements.list_statements(context(state).store, centre)
-        return StatementList(
-            statements=[
-                StatementListItem(id=s.id, courier=s.courier, filename=s.filename, imported_at=s.imported_at,
-                                  period_start=s.period_start, period_end=s.period_end, summary=s.summary)
-                for s in found
-            ]
-        )  # fmt: skip
+        return StatementList(statements=statements.list_statements(context(state).store, centre))
 
     @get(
         "/{statement_id:str}",

@@ -27,7 +27,7 @@ from contracts.intake import normalise_phone, prepare
 from contracts.orders import Address, Kind, Order, OrderCreate, format_order_id
 from contracts.statuses import Status
 from contracts.tracking import TITLES, reschedule, step, what_to_bring
-from service.auth import context
+from service.auth import client_address, context
 from service.console import page, respond
 from service.deadlines import view_with_deadlines
 from service.documents_api import _PROVINCES
@@ -43,10 +43,6 @@ CODE_ATTEMPTS = 5
 
 def _t(lang: Lang, vi: str, en: str) -> str:
     return vi if lang == "vi" else en
-
-
-def _ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "?"
 
 
 def _shell(lang: Lang, body: str, status: int = 200) -> Response[str]:
@@ -96,7 +92,8 @@ def _limited(ctx: Context, request: Request[Any, Any, Any], dossier: str) -> boo
     store = ctx.store
     # Per address and per dossier code: 10 guesses of 10,000 last-four combinations per 10 minutes.
     return not (
-        users.allow(store, f"track-ip:{_ip(request)}", 30, 600) and users.allow(store, f"track-d:{dossier}", 10, 600)
+        users.allow(store, f"track-ip:{client_address(request, ctx)}", 30, 600)
+        and users.allow(store, f"track-d:{dossier}", 10, 600)
     )
 
 
@@ -135,10 +132,16 @@ def _leg(ctx: Context, order: Order, lang: Lang) -> str:
 <p>{html.escape(help_text)}</p></section>"""
 
 
+def _deliverable(ctx: Context, centre: str, dossier: str) -> bool:
+    """The centre said the result is ready, and no leg of the dossier (whatever its phone) brings it yet."""
+    if not ctx.store.client.exists(keys.result_ready(centre, dossier)):
+        return False
+    legs = ctx.store.dossier_orders(centre, dossier)
+    return not any(o.kind is Kind.DELIVERY and o.status not in (Status.CANCELLED, Status.RETURNED) for o in legs)
+
+
 def _home_offer(ctx: Context, legs: list[Order], dossier: str, last4: str, lang: Lang) -> str:
-    centre = legs[0].centre
-    active = [o for o in legs if o.kind is Kind.DELIVERY and o.status not in (Status.CANCELLED, Status.RETURNED)]
-    if active or not ctx.store.client.exists(keys.result_ready(centre, dossier)):
+    if not _deliverable(ctx, legs[0].centre, dossier):
         return ""
     provinces = "".join(f'<option value="{p.code}">{html.escape(p.name)}</option>' for p in _PROVINCES)
     return f"""<section class="card"><h2>{_t(lang, "Kết quả đã sẵn sàng", "Your result is ready")}</h2>
@@ -206,7 +209,6 @@ class _Pending(Record, frozen=True, kw_only=True):
     pickup_id: str
     address: Address
     code_digest: str
-    attempts: int = 0
     expires_at: float
 
 
@@ -292,28 +294,47 @@ class Confirm(Inbound, kw_only=True):
 
 @post("/track/home/confirm", include_in_schema=False, sync_to_thread=True, status_code=200)
 def home_confirm(
-    state: State, data: Annotated[Confirm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+    request: Request[Any, Any, Any],
+    state: State,
+    data: Annotated[Confirm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[str]:
     ctx = context(state)
+    client = ctx.store.client
     lang, key = data.lang, keys.home_request(data.request[:64])
-    raw = ctx.store.client.get(key)
-    pending = _PENDING.decode(raw) if raw else None
-    if pending is None or pending.attempts >= CODE_ATTEMPTS:
+    expired = _t(lang, "Mã đã hết hạn. Vui lòng tra cứu lại.", "The code has expired; start again.")
+    if not users.allow(ctx.store, f"home-confirm:{client_address(request, ctx)}", 30, 600):
         return _shell(
             lang,
-            _form(lang, "", _t(lang, "Mã đã hết hạn. Vui lòng tra cứu lại.", "The code has expired; start again.")),
-            410,
+            _form(lang, "", _t(lang, "Quá nhiều lần thử. Vui lòng đợi 10 phút.", "Too many tries; wait 10 minutes.")),
+            429,
         )
+    raw = client.get(key)
+    pending = _PENDING.decode(raw) if raw else None
+    if pending is None:
+        return _shell(lang, _form(lang, "", expired), 410)
+    # Counted before comparing, atomically: parallel guesses cannot share one try.
+    with client.pipeline(transaction=True) as pipe:
+        pipe.incr(f"{key}:tries")
+        pipe.expire(f"{key}:tries", CODE_SECONDS)
+        tries, _ = pipe.execute()
+    if int(tries) > CODE_ATTEMPTS:
+        client.delete(key)
+        return _shell(lang, _form(lang, "", expired), 410)
     if not hmac.compare_digest(pending.code_digest, _digest(data.request, data.code.strip())):
-        ctx.store.client.set(
-            key, msgspec.json.encode(msgspec.structs.replace(pending, attempts=pending.attempts + 1)), keepttl=True
-        )
         return _shell(lang, _code_form(lang, data.request, _t(lang, "Mã không đúng.", "Wrong code.")), 422)
-    if not ctx.store.client.delete(key):  # two submits of the same code: one order
+    lock = f"{keys.home_request(pending.centre)}:{pending.dossier_code}:lock"
+    if not client.set(lock, "1", nx=True, ex=30):
         return _shell(
-            lang, _form(lang, "", _t(lang, "Yêu cầu đã được xử lý.", "This request was already handled.")), 409
+            lang, _form(lang, "", _t(lang, "Yêu cầu đang được xử lý.", "This request is being handled.")), 409
         )
-    order = _create_delivery(ctx, pending)
+    try:
+        if not client.delete(key) or not _deliverable(ctx, pending.centre, pending.dossier_code):
+            # The same code twice, or a second request for a result already on its way: one order.
+            done = _t(lang, "Yêu cầu đã được xử lý.", "This request was already handled.")
+            return _shell(lang, _form(lang, pending.dossier_code, done), 409)
+        order = _create_delivery(ctx, pending)
+    finally:
+        client.delete(lock)
     body = f"""<h1>{_t(lang, "Đã nhận yêu cầu", "Request received")}</h1>
 <p class="ok">{_t(lang, "Kết quả của hồ sơ", "The result of dossier")} {html.escape(order.dossier_code)}
 {

@@ -221,3 +221,44 @@ def test_home_delivery_by_one_time_code_creates_a_delivery_order(api: Client, ct
     replay = api.post("/track/home/confirm", data={"request": request_id.group(1), "code": code.group(1)})
     assert replay.status_code == 410  # one code, one order
     assert "Kết quả đã sẵn sàng" not in _lookup(api, "D-HOME", "2333").text  # a delivery is on its way now
+
+
+def test_a_note_with_fifty_long_documents_still_prints(api: Client, ctx: Context) -> None:
+    documents = [{"name": f"{n:02d} " + "Giấy tờ rất dài " * 12, "original": n % 2 == 0, "count": 3} for n in range(50)]
+    order_id = api.post("/v1/orders", json=order_body(documents=documents, procedure_name="Thủ tục " * 37)).json()["id"]
+    _booked(ctx, order_id, "GHNLONG1")
+    note = api.get(f"/v1/orders/{order_id}/consignment-note")
+    assert note.status_code == 200, note.text
+    assert "tổng 50 loại giấy tờ, 150 bản" in " ".join(_text(note.content).split())
+    assert api.get(f"/v1/handover-record?order_id={order_id}").status_code == 200
+
+
+def _home_code(api: Client, ctx: Context, dossier: str, phone: str) -> tuple[str, str]:
+    form = {"d": dossier, "p": phone[-4:], "lang": "vi", "province_code": "01", "ward_code": "00070",
+            "street": "5 Hàng Bài", "phone": phone}  # fmt: skip
+    asked = api.post("/track/home", data=form)
+    request_id = re.search(r'name="request" value="([^"]+)"', asked.text)
+    assert request_id is not None, asked.text
+    sms = msgspec.json.decode(ctx.store.client.lrange(keys.outbox("sms"), -1, -1)[0])
+    code = re.search(r"\b(\d{6})\b", sms["text"])
+    assert code is not None
+    return request_id.group(1), code.group(1)
+
+
+def test_one_time_codes_allow_five_tries_and_one_delivery(api: Client, ctx: Context) -> None:
+    body = order_body(kind="pickup", dossier_code="D-TWICE", citizen={"name": "Phạm Hoa", "phone": "0911222444"})
+    pickup = api.post("/v1/orders", json=body).json()["id"]
+    _booked(ctx, pickup, "GHNTWICE", Status.DELIVERED)
+    api.post("/v1/dossiers/D-TWICE/result-ready")
+    guessed, guessed_code = _home_code(api, ctx, "D-TWICE", "0911222444")
+    first, first_code = _home_code(api, ctx, "D-TWICE", "0911222444")
+    second, second_code = _home_code(api, ctx, "D-TWICE", "0911222444")
+    wrong = "000000" if guessed_code != "000000" else "111111"
+    answers = [api.post("/track/home/confirm", data={"request": guessed, "code": wrong}).status_code for _ in range(6)]
+    assert answers == [422] * 5 + [410]  # the sixth try finds the code gone
+    assert api.post("/track/home/confirm", data={"request": guessed, "code": guessed_code}).status_code == 410
+    assert api.post("/track/home/confirm", data={"request": first, "code": first_code}).status_code == 201
+    # A second request made before the first was confirmed: the result is on its way already.
+    assert api.post("/track/home/confirm", data={"request": second, "code": second_code}).status_code == 409
+    legs = api.get("/v1/dossiers/D-TWICE").json()["orders"]
+    assert [leg["kind"] for leg in legs].count("delivery") == 1

@@ -9,6 +9,7 @@ import pytest
 from litestar.testing import TestClient
 from pytest_httpx import HTTPXMock
 
+from contracts.calendar import VIETNAM_TZ
 from contracts.events import Event
 from contracts.statuses import Status
 from tests.conftest import fixture, order_body
@@ -145,3 +146,46 @@ def test_cancel_after_a_timed_out_booking_is_503_while_ghn_cannot_say(
     httpx_mock.add_exception(httpx.ConnectError("down"), url=f"{GHN}/shipping-order/detail-by-client-code")
     assert api.post(f"/v1/orders/{order_id}/cancel").status_code == 503
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"  # not cancelled blindly
+
+
+def test_reroute_of_a_booked_order_waits_for_the_first_couriers_cancel(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.decisions import release_replacements
+    from workers.reports import report
+
+    order_id = _booked(api, httpx_mock)
+    _switch_ok(httpx_mock, "cancel")
+    moved = api.post(f"/v1/orders/{order_id}/reroute", json={"courier": "vnpost"})
+    assert moved.status_code == 201, moved.text
+    fresh = moved.json()
+    assert fresh["on_hold"] is True and fresh["courier"] == "vnpost"  # not dispatched while GHN may still come
+    assert dispatch_order(fresh["id"]) != "booked"
+    again = api.post(f"/v1/orders/{order_id}/reroute", json={"courier": "ghtk"})
+    assert again.status_code == 409 and "already re-routed" in again.json()["detail"]
+    now = datetime.now(UTC)
+    assert release_replacements(ctx, now) == 0  # GHN has not confirmed yet
+    _move(ctx, order_id, Status.CANCELLED)  # GHN's cancel callback
+    assert release_replacements(ctx, now) == 1
+    released = api.get(f"/v1/orders/{fresh['id']}").json()
+    assert released["on_hold"] is False and ctx.store.client.zscore("dd:due", fresh["id"]) is not None
+    # One leg in the reports: created once, not cancelled.
+    from contracts.reports import period
+
+    month = now.astimezone(VIETNAM_TZ).strftime("%Y-%m")
+    totals = report(ctx.store, period("month", month), ["DEMO"], centre="DEMO").totals
+    assert totals.orders_created == 1 and totals.cancelled == 0
+
+
+def test_reroute_is_undone_when_the_first_courier_picks_up_anyway(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.decisions import release_replacements
+
+    order_id = _booked(api, httpx_mock)
+    _switch_ok(httpx_mock, "cancel")
+    fresh = api.post(f"/v1/orders/{order_id}/reroute", json={"courier": "vnpost"}).json()
+    _move(ctx, order_id, Status.PICKED_UP)  # the cancel came too late
+    release_replacements(ctx, datetime.now(UTC))
+    assert api.get(f"/v1/orders/{fresh['id']}").json()["status"] == "cancelled"
+    assert ctx.store.client.zcard("dd:replacements") == 0

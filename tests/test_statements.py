@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import unicodedata
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -247,3 +249,38 @@ def test_csv_in_the_encodings_vietnamese_exports_use(api: Client, ctx: Context, 
     answer = api.post("/v1/statements?courier=viettelpost", content=content, headers={"content-type": "text/csv"})
     assert answer.status_code == 201, answer.text
     assert answer.json()["summary"]["matched"] == 1 and answer.json()["mismatches"] == []
+
+
+def _declared(dimension: str, rows: str) -> bytes:
+    """An XLSX whose sheet claims `dimension` and holds `rows`: what a hostile or broken export can be."""
+    book = io.BytesIO(_as_xlsx([["Mã đơn GHN", "Tổng phí"], ["GHNT1", 22000]]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(book) as source, zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet2.xml":
+                data = re.sub(rb'<dimension ref="[^"]+"/>', f'<dimension ref="{dimension}"/>'.encode(), data)
+                data = data.replace(b"</sheetData>", rows.encode() + b"</sheetData>")
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def test_a_workbook_that_lies_about_its_size_is_read_by_its_rows(api: Client, ctx: Context) -> None:
+    codes = _world(ctx, "ghn")
+    content = _declared("A1:XFD3002", "".join(f'<row r="{n}"/>' for n in range(4, 3004)))
+    answer = api.post("/v1/statements?courier=ghn", content=content, headers={"content-type": XLSX})
+    assert answer.status_code == 201, answer.text  # not 16,384 empty columns per row
+    assert answer.json()["summary"]["lines"] == 1 and codes["T1"] == "GHNT1"
+    broken = _declared("A1:B2", "<row><c r=")
+    assert api.post("/v1/statements?courier=ghn", content=broken, headers={"content-type": XLSX}).status_code == 422
+
+
+def test_totals_count_cod_only_where_the_statement_gives_it(api: Client, ctx: Context) -> None:
+    codes = _world(ctx, "ghn")
+    content = f"Mã đơn GHN,Tổng phí,Tiền thu hộ\n{codes['T1']},22000,\n{codes['T2']},22000,50000\n".encode()
+    summary = api.post("/v1/statements?courier=ghn", content=content, headers={"content-type": "text/csv"}).json()[
+        "summary"
+    ]
+    assert summary["our_cod"] == 50_000 and summary["cod_difference"] == 0 and summary["mismatches"] == {}
+    huge = f"Mã đơn GHN,Tiền thu hộ\n{codes['T1']},{'9' * 5000}\n".encode()
+    assert api.post("/v1/statements?courier=ghn", content=huge, headers={"content-type": "text/csv"}).status_code == 422

@@ -65,50 +65,103 @@ def decide(ctx: Context, order_id: str, decision: Decision, by: str) -> Order:
 
 
 def reroute(ctx: Context, order_id: str, courier: str, by: str) -> Order:
-    """Before pickup, send the leg with another courier: cancel it here (at the courier if booked, which
-    may refuse), then a new order for the same leg, dispatched to `courier`. Returns the new order."""
-    order = ctx.store.get_order(order_id)
-    if order is None:
-        raise UnknownOrder(order_id)
+    """Before pickup, send the leg with another courier; returns the new order.
+
+    The order is cancelled (here, or at its courier if booked, which may refuse). One not booked yet
+    is cancelled at once and the new order dispatched at once. One booked waits: the new order stays
+    on hold until the first courier confirms the cancel (the sweep releases it then, or cancels it if
+    the first courier picked the dossier up after all), so two couriers never come for one dossier.
+    """
+    store = ctx.store
     now = datetime.now(UTC)
 
     def refuse(message: str) -> DecisionRefused:
         _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="refused", message=message))
         return DecisionRefused(message)
 
-    if courier == order.courier:
-        raise refuse(f"the order is already with {courier}")
-    if courier not in ctx.centre(order.centre).couriers:
-        raise refuse(f"the centre has no {courier} account")
-    if order.status not in DECISIONS["cancel"]:
-        raise refuse(f"an order in {order.status.value!r} cannot be re-routed: only before pickup")
-    decide(ctx, order_id, "cancel", by)
-    fresh = msgspec.structs.replace(
-        order,
-        id=format_order_id(order.id[1:3], int(now.timestamp() * 1000), os.urandom(10)),
-        courier=courier,
-        status=Status.ACCEPTED,
-        tracking_code=None,
-        created_at=now,
-        updated_at=now,
-        dispatch_attempts=0,
-        dispatch_error=None,
-        charges=(),
-        contradiction=None,
-        replaces=order.id,
-    )
+    lock = keys.reroute_lock(order_id)
+    if not store.client.set(lock, by, nx=True, ex=60):
+        raise DecisionRefused("the order is being re-routed right now")
+    try:
+        order = store.get_order(order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        if order.replaced_by is not None:
+            raise refuse(f"already re-routed as {order.replaced_by}")
+        if courier == order.courier:
+            raise refuse(f"the order is already with {courier}")
+        if courier not in ctx.centre(order.centre).couriers:
+            raise refuse(f"the centre has no {courier} account")
+        if order.status not in DECISIONS["cancel"]:
+            raise refuse(f"an order in {order.status.value!r} cannot be re-routed: only before pickup")
+        booked = order.tracking_code is not None
+        decide(ctx, order_id, "cancel", by)
+        fresh = msgspec.structs.replace(
+            order,
+            id=format_order_id(order.id[1:3], int(now.timestamp() * 1000), os.urandom(10)),
+            courier=courier,
+            status=Status.ACCEPTED,
+            tracking_code=None,
+            on_hold=order.on_hold or booked,
+            created_at=now,
+            updated_at=now,
+            dispatch_attempts=0,
+            dispatch_error=None,
+            charges=(),
+            contradiction=None,
+            replaces=order.id,
+            replaced_by=None,
+        )
+
+        def waiting(pipe: Pipeline) -> None:
+            if booked:
+                pipe.zadd(keys.REPLACEMENTS, {fresh.id: now.timestamp()})
+
+        store.create_orders(
+            [fresh],
+            due_at=now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds,
+            enqueue=lambda pipe, new_id: enqueue_dispatch(store.client, new_id, pipe),
+            also=waiting,
+        )
+        store.update_order(order_id, now=now, replaced_by=fresh.id)
+        if order.linked_order_id:  # a round trip's other leg now pairs with the new one
+            store.update_order(order.linked_order_id, now=now, linked_order_id=fresh.id)
+        message = f"re-routed to {courier} as {fresh.id}" + (", once the cancel is confirmed" if booked else "")
+        _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="done", message=message))
+        store.make_durable()
+        return fresh
+    finally:
+        store.client.delete(lock)
+
+
+def release_replacements(ctx: Context, now: datetime) -> int:
+    """Re-routed orders waiting for the first courier's cancel: dispatch those whose first order is
+    cancelled; cancel those whose first courier went on (picked the dossier up); the others wait."""
     store = ctx.store
-    store.create_orders(
-        [fresh],
-        due_at=now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds,
-        enqueue=lambda pipe, new_id: enqueue_dispatch(store.client, new_id, pipe),
-    )
-    if order.linked_order_id:  # a round trip's other leg now pairs with the new one
-        store.update_order(order.linked_order_id, now=now, linked_order_id=fresh.id)
-    message = f"re-routed to {courier} as {fresh.id}"
-    _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="done", message=message))
-    store.make_durable()
-    return fresh
+    released = 0
+    for member in store.client.zrange(keys.REPLACEMENTS, 0, 499):
+        new_id = member.decode()
+        fresh = store.get_order(new_id)
+        first = store.get_order(fresh.replaces) if fresh is not None and fresh.replaces else None
+        if fresh is None or first is None:
+            store.client.zrem(keys.REPLACEMENTS, new_id)
+            continue
+        if first.status is Status.CANCELLED:
+            due = now.timestamp() + ctx.settings.dd_dispatch_deadline_seconds
+
+            def queue_dispatch(pipe: Pipeline, order_id: str = new_id, due: float = due) -> None:
+                pipe.zadd(keys.DUE, {order_id: due})
+                enqueue_dispatch(store.client, order_id, pipe)
+                pipe.zrem(keys.REPLACEMENTS, order_id)
+
+            store.update_order(new_id, now=now, on_hold=False, also=queue_dispatch)
+            released += 1
+        elif first.status not in DECISIONS["cancel"]:
+            store.client.zrem(keys.REPLACEMENTS, new_id)
+            _cancel_before_booking(ctx, fresh, now)
+            message = f"the first courier did not cancel ({first.status.value}): {new_id} cancelled"
+            _record(ctx, first.id, Action(decision="reroute", at=now, by="sweep", outcome="refused", message=message))
+    return released
 
 
 def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) -> str:

@@ -87,12 +87,14 @@ def dispatch_order(order_id: str) -> str:
     order = store.get_order(order_id)
     if order is None or order.status is not Status.ACCEPTED:
         return "nothing to do"
+    if order.on_hold:  # a round trip's leg waiting for its result, or a re-route waiting for a cancel
+        return "on hold"
     with OrderLock(store.client, order_id, seconds=_lock_seconds(ctx, order.centre, order.courier)) as held:
         if not held:
             return "another worker is dispatching it"
         # Read again under the lock: a job that read before another one booked must not book again.
         order = store.get_order(order_id)
-        if order is None or order.status is not Status.ACCEPTED:
+        if order is None or order.status is not Status.ACCEPTED or order.on_hold:
             return "nothing to do"
         try:  # our own configuration, before any call: a clerk or an operator must fix it
             client = ctx.courier(order.centre, order.courier)

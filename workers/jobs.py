@@ -24,6 +24,7 @@ from contracts.statuses import TERMINAL, Status
 from workers import keys, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
+from workers.decisions import release_replacements
 from workers.dispatch import queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
@@ -283,6 +284,7 @@ def sweep(now: float | None = None) -> int:
     if due or store.client.zcard(keys.WH_FANOUT):
         webhooks.kick(store.client)  # retries that fell due, and anything a lost notify job left
     webhooks.trim(store.client, now)
+    release_replacements(ctx, datetime.fromtimestamp(now, UTC))
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))

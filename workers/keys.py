@@ -185,3 +185,15 @@ def result_ready(centre: str, dossier_code: str) -> str:
 def home_request(request_id: str) -> str:
     """A citizen's home-delivery request waiting for its one-time code."""
     return f"{PREFIX}:home:{request_id}"
+
+
+def statement_heads(centre: str) -> str:
+    """Each imported statement's summary without its lines, by id: the list reads these."""
+    return f"{PREFIX}:statements:{centre}:heads"
+
+
+REPLACEMENTS = f"{PREFIX}:replacements"  # re-routed orders on hold until the first courier confirms its cancel
+
+
+def reroute_lock(order_id: str) -> str:
+    return f"{PREFIX}:lock:reroute:{order_id}"

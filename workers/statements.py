@@ -7,7 +7,6 @@ import io
 import os
 import re
 import unicodedata
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
@@ -23,6 +22,7 @@ from contracts.statements import (
     Ours,
     Statement,
     StatementError,
+    StatementHead,
     read_lines,
     reconcile_statement,
 )
@@ -32,6 +32,7 @@ from workers.store import Store, unpack_event, unpack_order
 
 _ENCODE = msgspec.json.Encoder().encode
 _STATEMENT = msgspec.json.Decoder(Statement)
+_HEAD = msgspec.json.Decoder(StatementHead)
 _ENDED = (Status.DELIVERED, Status.RETURNED)  # journeys a statement settles
 ORDER_ID = re.compile(r"^o[0-9A-Za-z]{2,40}$")  # our references: order ids (never a key separator)
 LOOKBACK = timedelta(days=120)  # orders created this long before a period may still end in it
@@ -60,20 +61,41 @@ def _csv_rows(content: bytes) -> list[list[str]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
+    rows = []
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), dialect))
+        for row in csv.reader(io.StringIO(text, newline=""), dialect):
+            rows.append(row[:MAX_COLUMNS])
+            if len(rows) > MAX_ROWS:
+                raise StatementError(f"more than {MAX_ROWS} rows: split the statement")
     except csv.Error as error:
         raise StatementError(f"not a readable CSV file: {error}") from None
+    return rows
+
+
+MAX_ROWS = 50_000  # a month of a province's statements fits many times over
+MAX_COLUMNS = 60
 
 
 def _sheets(content: bytes) -> Iterator[list[tuple[object, ...]]]:
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise StatementError(f"not a readable XLSX file: {error}") from None
+    except Exception as error:  # openpyxl raises many kinds for a broken file: all are the file's fault
+        raise StatementError(f"not a readable XLSX file: {type(error).__name__}") from None
     try:
         for sheet in book.worksheets:
-            yield list(sheet.iter_rows(values_only=True))
+            # A sheet's declared size is not trusted: read-only mode would pad every row out to it.
+            sheet.reset_dimensions()  # type: ignore[union-attr]
+            rows = []
+            try:
+                for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+                    rows.append(row)
+                    if len(rows) > MAX_ROWS:
+                        raise StatementError(f"more than {MAX_ROWS} rows: split the statement")
+            except StatementError:
+                raise
+            except Exception as error:
+                raise StatementError(f"not a readable XLSX sheet: {type(error).__name__}") from None
+            yield rows
     finally:
         book.close()
 
@@ -175,8 +197,18 @@ def import_statement(
         mismatches=mismatches,
         lines=tuple(lines),
     )
+    head = StatementHead(
+        id=statement.id,
+        courier=courier,
+        filename=filename,
+        imported_at=now,
+        period_start=statement.period_start,
+        period_end=statement.period_end,
+        summary=summary,
+    )
     with store.client.pipeline() as pipe:
         pipe.set(keys.statement(centre, statement.id), _ENCODE(statement))
+        pipe.hset(keys.statement_heads(centre), statement.id, _ENCODE(head))
         pipe.zadd(keys.statements(centre), {statement.id: now.timestamp()})
         pipe.execute()
     store.make_durable()
@@ -190,7 +222,7 @@ def get_statement(store: Store, centre: str, statement_id: str) -> Statement:
     return _STATEMENT.decode(raw)
 
 
-def list_statements(store: Store, centre: str, limit: int = 50) -> list[Statement]:
+def list_statements(store: Store, centre: str, limit: int = 50) -> list[StatementHead]:
     ids = [m.decode() for m in store.client.zrevrange(keys.statements(centre), 0, limit - 1)]
-    raws = store.client.mget([keys.statement(centre, i) for i in ids]) if ids else []
-    return [_STATEMENT.decode(raw) for raw in raws if raw is not None]
+    raws = store.client.hmget(keys.statement_heads(centre), ids) if ids else []
+    return [_HEAD.decode(raw) for raw in raws if raw is not None]

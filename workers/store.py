@@ -206,6 +206,7 @@ class Store:
         idempotency: tuple[str, str] | None = None,
         response: bytes = b"",
         durable: bool = True,
+        also: Callable[[Pipeline], object] | None = None,
     ) -> Replay | None:
         """Store the orders (one, or a round trip's two legs) and their first jobs in one MULTI/EXEC.
 
@@ -242,6 +243,8 @@ class Store:
                             enqueue(pipe, order.id)
                         self.count(pipe, centre, self.counts(order, _NO_EVENTS))
                     webhooks.stage(pipe, messages)
+                    if also is not None:
+                        also(pipe)
                     for order in orders:
                         pipe.publish(keys.changes(centre), f"{order.id} {order.status}")
                     if idem_key is not None and idempotency is not None:

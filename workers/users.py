@@ -120,3 +120,20 @@ def allow(store: Store, bucket: str, limit: int, window_seconds: int) -> bool:
         pipe.expire(key, window_seconds * 2)
         count, _ = pipe.execute()
     return int(count) <= limit
+
+
+def blocked(store: Store, buckets: list[tuple[str, int]], window_seconds: int) -> bool:
+    """Over the limit in any bucket of this window (read only: `failed` counts)."""
+    window = int(time.time() // window_seconds)
+    counts = store.client.mget([keys.rate(bucket, window) for bucket, _limit in buckets])
+    return any(int(count or 0) >= limit for count, (_bucket, limit) in zip(counts, buckets, strict=True))
+
+
+def failed(store: Store, buckets: list[str], window_seconds: int) -> None:
+    """Count a failure in each bucket of this window."""
+    window = int(time.time() // window_seconds)
+    with store.client.pipeline(transaction=True) as pipe:
+        for bucket in buckets:
+            pipe.incr(keys.rate(bucket, window))
+            pipe.expire(keys.rate(bucket, window), window_seconds * 2)
+        pipe.execute()

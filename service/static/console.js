@@ -320,16 +320,16 @@ async function orderPage(id) {
 // -- exceptions, couriers ------------------------------------------------------------------------------
 async function exceptions() {
   const queue = await api("GET", "/v1/exceptions");
-  view.innerHTML = `<h1>${t("exceptions")}</h1><p id="action-status" role="status" aria-live="polite"></p>` + (queue.exceptions.map((item) => `<div class="card">
+  view.innerHTML = `<h1>${t("exceptions")}</h1><p id="action-status" role="status" aria-live="polite"></p><div id="queue">` + (queue.exceptions.map((item) => `<div class="card">
     <h2><a href="#/orders/${esc(item.order_id)}">${esc(item.dossier_code)}</a> ${badge(item.status)}</h2>
     <ul>${item.reasons.map((r) => `<li>${esc(r)}</li>`).join("")}</ul>
-    <div class="row">${item.actions.map((dn) => `<button type="button" class="secondary" data-order="${esc(item.order_id)}" data-action="${esc(dn)}">${t(dn)}</button>`).join("")}</div></div>`).join("") || `<p>${t("no_exceptions")}</p>`);
-  view.addEventListener("click", async (e) => {
+    <div class="row">${item.actions.map((dn) => `<button type="button" class="secondary" data-order="${esc(item.order_id)}" data-action="${esc(dn)}">${t(dn)}</button>`).join("")}</div></div>`).join("") || `<p>${t("no_exceptions")}</p>`) + "</div>";
+  document.getElementById("queue").addEventListener("click", async (e) => {
     const b = e.target.closest("[data-action]");
     if (!b) return;
     const order = await api("GET", "/v1/orders/" + encodeURIComponent(b.dataset.order));
     act(order, b.dataset.action, exceptions);
-  }, { once: true });
+  });
 }
 async function couriers() {
   const health = await api("GET", "/v1/couriers");
@@ -341,7 +341,8 @@ async function couriers() {
 
 // -- reports, statements, handover ---------------------------------------------------------------------
 async function reports(params) {
-  const month = new URLSearchParams(params).get("month") || new Date(Date.now() + 7 * 3600e3).toISOString().slice(0, 7);
+  const asked = new URLSearchParams(params).get("month") || "";
+  const month = /^\d{4}-(0[1-9]|1[0-2])$/.test(asked) ? asked : new Date(Date.now() + 7 * 3600e3).toISOString().slice(0, 7);
   const base = `/v1/reports/monthly?month=${month}&lang=${lang}`;
   view.innerHTML = `<h1>${t("nav.reports")}</h1><form id="pick" class="row no-print"><label for="r-month">${t("month")}</label><input id="r-month" type="month" name="month" value="${month}" required class="auto">
    <button type="submit">${t("show")}</button><a class="button secondary" href="${base}&format=csv">CSV</a><a class="button secondary" href="${base}&format=xlsx">XLSX</a>
@@ -376,7 +377,8 @@ async function statements() {
 }
 async function handover(params) {
   const q = new URLSearchParams(params);
-  const courier = q.get("courier") || "ghn", direction = q.get("direction") || "to_courier";
+  const courier = q.get("courier") in COURIERS ? q.get("courier") : "ghn";
+  const direction = q.get("direction") === "from_courier" ? "from_courier" : "to_courier";
   const list = (await api("GET", `/v1/orders?limit=100&courier=${courier}&kind=${direction === "to_courier" ? "delivery" : "pickup"}`)).orders.filter((o) => o.tracking_code);
   view.innerHTML = `<h1>${t("handover")}</h1><form id="hand" class="grid no-print"><div><label for="h-courier">${t("courier")}</label><select id="h-courier" name="courier">${Object.entries(COURIERS).map(([k, v]) => `<option value="${k}" ${k === courier ? "selected" : ""}>${esc(v)}</option>`).join("")}</select></div>
    <div><label for="h-direction">${t("direction")}</label><select id="h-direction" name="direction"><option value="to_courier">${t("to_courier")}</option><option value="from_courier" ${direction === "from_courier" ? "selected" : ""}>${t("from_courier")}</option></select></div>
