@@ -408,8 +408,7 @@ def _memory(client: redis.Redis, count: int) -> dict[str, Any]:
     used = int(client.info("memory")["used_memory"]) - base
     sample = [f"o01BENCH{n:020d}" for n in range(0, count, max(1, count // 200))]
     parts = {
-        "order": [keys.order(i) for i in sample],
-        "events": [keys.events(i) for i in sample],
+        "order_with_events": [keys.order(i) for i in sample],
         "tracking": [keys.tracking("ghn", f"Z{int(i[8:]):07d}") for i in sample],
     }
     breakdown = {

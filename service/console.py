@@ -53,6 +53,12 @@ def _secure(request: Request[Any, Any, Any]) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
 
+def _login_cookie(request: Request[Any, Any, Any], token: str) -> Cookie:
+    """The sign-in form's double-submit token: the form's hidden field must match it."""
+    return Cookie(key=LOGIN_CSRF, value=token, httponly=True, samesite="strict", secure=_secure(request),
+                  path="/console/login", max_age=3600)  # fmt: skip
+
+
 def _login_form(token: str, error: str = "", username: str = "") -> str:
     alert = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return page(
@@ -72,9 +78,7 @@ def _login_form(token: str, error: str = "", username: str = "") -> str:
 @get("/console/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any]) -> Response[str]:
     token = secrets.token_urlsafe(24)  # double-submit: the form's field must match this cookie
-    cookie = Cookie(key=LOGIN_CSRF, value=token, httponly=True, samesite="strict", secure=_secure(request),
-                    path="/console/login", max_age=3600)  # fmt: skip
-    return respond(_login_form(token), cookies=[cookie])
+    return respond(_login_form(token), cookies=[_login_cookie(request, token)])
 
 
 class LoginForm(Inbound, kw_only=True):
@@ -91,8 +95,7 @@ def login(
 ) -> Response[str] | Redirect:
     expected = request.cookies.get(LOGIN_CSRF, "")
     fresh = secrets.token_urlsafe(24)
-    cookie = Cookie(key=LOGIN_CSRF, value=fresh, httponly=True, samesite="strict", secure=_secure(request),
-                    path="/console/login", max_age=3600)  # fmt: skip
+    cookie = _login_cookie(request, fresh)
     if not expected or not secrets.compare_digest(expected, data.csrf):
         return respond(_login_form(fresh, "Phiên đăng nhập đã hết hạn, vui lòng thử lại."), 403, [cookie])
     ctx = context(state)

@@ -10,7 +10,7 @@ import msgspec
 
 from contracts.reports import Period, Report, Totals, build_report
 from workers import keys
-from workers.store import Store, unpack_event, unpack_order
+from workers.store import Store
 
 _TOTALS = msgspec.json.Decoder(Totals)
 _ENCODE = msgspec.json.Encoder().encode
@@ -55,19 +55,10 @@ def rebuild(store: Store, batch: int = 500) -> int:
     client = store.client
     found: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     order_keys = [k for k in client.scan_iter(match=f"{keys.PREFIX}:order:*", count=1000) if k.count(b":") == 2]
-    for start in range(0, len(order_keys), batch):
-        chunk = order_keys[start : start + batch]
-        with client.pipeline(transaction=False) as pipe:
-            for key in chunk:
-                pipe.get(key)
-                pipe.hgetall(key + b":events")
-            answers = pipe.execute()
-        for raw, events in zip(answers[::2], answers[1::2], strict=True):
-            if raw is None:
-                continue
-            order = unpack_order(raw)
-            timeline = store.timeline_of([unpack_event(k, v) for k, v in events.items()])
-            for (month, field), amount in store.counts(order, timeline).items():
+    order_ids = [key.decode().split(":", 2)[2] for key in order_keys]
+    for start in range(0, len(order_ids), batch):
+        for order, events in store.load(order_ids[start : start + batch]).values():
+            for (month, field), amount in store.counts(order, store.timeline_of(events)).items():
                 found[(order.centre, month)][field] += amount
     stale = [k for k in client.scan_iter(match=f"{keys.PREFIX}:report:*", count=1000) if not k.endswith(b":totals")]
     with client.pipeline() as pipe:  # one MULTI: readers see the old counters or the new, never a mix

@@ -7,13 +7,14 @@ import io
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 import msgspec
 from openpyxl import load_workbook
 
 from contracts.calendar import VIETNAM_TZ
+from contracts.events import Event
 from contracts.money import money_record
 from contracts.orders import Order, cod_expected
 from contracts.statements import (
@@ -28,7 +29,7 @@ from contracts.statements import (
 )
 from contracts.statuses import Status
 from workers import keys
-from workers.store import Store, unpack_event, unpack_order
+from workers.store import Store
 
 _ENCODE = msgspec.json.Encoder().encode
 _STATEMENT = msgspec.json.Decoder(Statement)
@@ -117,8 +118,8 @@ def lines_of(
     raise refused or StatementError("the workbook has no sheets")
 
 
-def _ended(order: Order, events: Mapping[bytes, bytes], store: Store) -> date | None:
-    timeline = store.timeline_of([unpack_event(k, v) for k, v in events.items()])
+def _ended(store: Store, events: list[Event]) -> date | None:
+    timeline = store.timeline_of(events)
     applied = [entry.event for entry in timeline.entries if entry.applied]
     if timeline.status not in _ENDED or not applied:
         return None
@@ -134,19 +135,6 @@ def _ours(order: Order, ended_on: date | None) -> Ours:
         fee=money_record(order.charges, cod_expected(order)).fee,
         ended_on=ended_on,
     )
-
-
-def _load(store: Store, ids: Sequence[str]) -> dict[str, tuple[Order, Mapping[bytes, bytes]]]:
-    with store.client.pipeline(transaction=False) as pipe:
-        for order_id in ids:
-            pipe.get(keys.order(order_id))
-            pipe.hgetall(keys.events(order_id))
-        answers = pipe.execute()
-    return {
-        order_id: (unpack_order(raw), events)
-        for order_id, raw, events in zip(ids, answers[::2], answers[1::2], strict=True)
-        if raw is not None
-    }
 
 
 def import_statement(
@@ -175,9 +163,9 @@ def import_statement(
         end = datetime.combine(period[1] + timedelta(days=1), datetime.min.time(), VIETNAM_TZ)
         created = store.client.zrangebyscore(keys.centre_orders(centre), start.timestamp(), end.timestamp())
         expected_ids = [m.decode() for m in created]
-    loaded = _load(store, sorted(candidates | set(expected_ids)))
+    loaded = store.load(sorted(candidates | set(expected_ids)))
     mine = {i: (o, e) for i, (o, e) in loaded.items() if o.centre == centre and o.courier == courier}
-    ours = {i: _ours(order, _ended(order, events, store)) for i, (order, events) in mine.items()}
+    ours = {i: _ours(order, _ended(store, events)) for i, (order, events) in mine.items()}
     find = {code: order_id for code, order_id in by_tracking.items() if order_id in ours}
     find.update({order_id: order_id for order_id in ours})
     expected = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -26,15 +27,7 @@ _ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePa
 _ORDER_UNPACK = msgspec.msgpack.Decoder(Order)
 
 
-def pack_order(order: Order) -> bytes:
-    """The order as stored: MessagePack (field names kept, so the record can grow new fields)."""
-    return _PACK.encode(order)
-
-
-def unpack_order(raw: bytes) -> Order:
-    if raw[:1] == b"{":
-        return _ORDER_JSON.decode(raw)
-    order = _ORDER_UNPACK.decode(raw)
+def _local_order(order: Order) -> Order:
     if not order.charges:
         return order
     # MessagePack keeps instants in UTC: the courier's money times are shown in Hà Nội time.
@@ -43,9 +36,8 @@ def unpack_order(raw: bytes) -> Order:
 
 
 class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
-    """An event as the store keeps it: MessagePack, fields by position, and without its key (the hash
-    field already is the key). Half the bytes of the JSON it replaced (docs/BENCHMARKS.md, memory).
-    Positional: a new field goes at the end with a default, or stored events no longer decode."""
+    """An event as the store kept it in a per-order hash (the hash field was its key): MessagePack,
+    fields by position. Read for orders written before events moved into the order's record."""
 
     status: Status | None
     courier: str
@@ -61,21 +53,76 @@ class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
     unconfirmed: bool = False
 
 
+class _KeptEvent(msgspec.Struct, array_like=True, frozen=True):
+    """An event inside its order's record: its key, then the same fields by position.
+    Positional: a new field goes at the end with a default, or stored events no longer decode."""
+
+    key: str
+    status: Status | None
+    courier: str
+    raw_status: str
+    raw_text: str
+    reason_code: str | None
+    reason: str | None
+    event_time: datetime
+    received_at: datetime
+    location: str | None
+    source: Source
+    tracking_code: str | None
+    unconfirmed: bool = False
+
+
+class _Record(msgspec.Struct, array_like=True, frozen=True):
+    """What `dd:order:<id>` holds: the order (fields by name, so it can grow) and all its events,
+    MessagePack, zlib-compressed. One key and one read per order: 0.9 KB for an order with eight
+    events where the order and an events hash took 2.4 KB (docs/BENCHMARKS.md, memory)."""
+
+    order: Order
+    events: list[_KeptEvent]
+
+
+_RECORD = msgspec.msgpack.Decoder(_Record)
+_ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePack layout
+_ORDER_UNPACK = msgspec.msgpack.Decoder(Order)  # orders written before events joined the record
 _UNPACK = msgspec.msgpack.Decoder(_StoredEvent)
 _EVENT_JSON = msgspec.json.Decoder(Event)  # events written before the MessagePack layout
 _STORED_FIELDS = _StoredEvent.__struct_fields__
+_ZLIB = b"\x78"  # zlib's first byte; never the first byte of the MessagePack map or JSON of the old layouts
 
 
-def pack_event(event: Event) -> bytes:
-    return _PACK.encode(_StoredEvent(**{name: getattr(event, name) for name in _STORED_FIELDS}))
+def pack_record(order: Order, events: Sequence[Event]) -> bytes:
+    kept = [_KeptEvent(key=e.key, **{name: getattr(e, name) for name in _STORED_FIELDS}) for e in events]
+    return zlib.compress(_PACK.encode(_Record(order=order, events=kept)), 6)
+
+
+def _event_of(kept: _KeptEvent) -> Event:
+    fields = {name: getattr(kept, name) for name in _STORED_FIELDS}
+    # MessagePack keeps instants in UTC: a courier's time is shown in Hà Nội time, as couriers give it.
+    fields["event_time"] = kept.event_time.astimezone(VIETNAM_TZ)
+    return Event(key=kept.key, **fields)
+
+
+def unpack_record(raw: bytes) -> tuple[Order, list[Event] | None]:
+    """The order and its events; events None for an order of the old layout (its events are in the
+    `dd:order:<id>:events` hash, moved into the record by its next change)."""
+    if raw[:1] == _ZLIB:
+        record = _RECORD.decode(zlib.decompress(raw))
+        return _local_order(record.order), [_event_of(kept) for kept in record.events]
+    if raw[:1] == b"{":
+        return _ORDER_JSON.decode(raw), None
+    return _local_order(_ORDER_UNPACK.decode(raw)), None
+
+
+def unpack_order(raw: bytes) -> Order:
+    return unpack_record(raw)[0]
 
 
 def unpack_event(key: bytes, raw: bytes) -> Event:
+    """An event of the old layout, from its order's events hash."""
     if raw[:1] == b"{":
         return _EVENT_JSON.decode(raw)
     stored = _UNPACK.decode(raw)
     fields = {name: getattr(stored, name) for name in _STORED_FIELDS}
-    # MessagePack keeps instants in UTC: a courier's time is shown in Hà Nội time, as couriers give it.
     fields["event_time"] = stored.event_time.astimezone(VIETNAM_TZ)
     return Event(key=key.decode(), **fields)
 
@@ -235,7 +282,7 @@ class Store:
                             return replay
                     pipe.multi()
                     for order in orders:
-                        pipe.set(keys.order(order.id), pack_order(order))
+                        pipe.set(keys.order(order.id), pack_record(order, ()))
                         pipe.zadd(keys.centre_orders(centre), {order.id: order.created_at.timestamp()})
                         pipe.sadd(keys.dossier(centre, order.dossier_code), order.id)
                         if not order.on_hold:
@@ -269,7 +316,37 @@ class Store:
         return unpack_order(raw) if raw else None
 
     def events(self, order_id: str) -> list[Event]:
-        return [unpack_event(key, raw) for key, raw in self.client.hgetall(keys.events(order_id)).items()]
+        raw = self.client.get(keys.order(order_id))
+        if raw is None:
+            return []
+        _order, events = unpack_record(raw)
+        return events if events is not None else self._old_events(self.client, order_id)
+
+    @staticmethod
+    def _old_events(client: redis.Redis | Pipeline, order_id: str) -> list[Event]:
+        return [unpack_event(key, raw) for key, raw in client.hgetall(keys.events(order_id)).items()]
+
+    def load(self, order_ids: Sequence[str]) -> dict[str, tuple[Order, list[Event]]]:
+        """Orders with their events, in one round trip (two when some are of the old layout)."""
+        raws = self.client.mget([keys.order(i) for i in order_ids]) if order_ids else []
+        found: dict[str, tuple[Order, list[Event]]] = {}
+        old: list[tuple[str, Order]] = []
+        for order_id, raw in zip(order_ids, raws, strict=True):
+            if raw is None:
+                continue
+            order, events = unpack_record(raw)
+            if events is None:
+                old.append((order_id, order))
+            else:
+                found[order_id] = (order, events)
+        if old:
+            with self.client.pipeline(transaction=False) as pipe:
+                for order_id, _order in old:
+                    pipe.hgetall(keys.events(order_id))
+                hashes = pipe.execute()
+            for (order_id, order), fields in zip(old, hashes, strict=True):
+                found[order_id] = (order, [unpack_event(k, v) for k, v in fields.items()])
+        return found
 
     def timeline(self, order_id: str) -> Timeline:
         return self.timeline_of(self.events(order_id))
@@ -305,8 +382,9 @@ class Store:
                     raw = pipe.get(order_key)
                     if raw is None:
                         raise UnknownOrder(order_id)
-                    order = unpack_order(raw)
-                    stored = [unpack_event(k, v) for k, v in pipe.hgetall(events_key).items()]
+                    order, kept = unpack_record(raw)
+                    old_layout = kept is None
+                    stored = self._old_events(pipe, order_id) if kept is None else kept
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
                     timeline = reconcile(Status.ACCEPTED, [*stored, *fresh.values()])
@@ -325,9 +403,9 @@ class Store:
                     pipe.multi()
                     webhooks.stage(pipe, messages)
                     noticed = notices.stage(pipe, order.status, updated, now)
-                    for key, event in fresh.items():
-                        pipe.hset(events_key, key, pack_event(event))
-                    pipe.set(order_key, pack_order(updated))
+                    pipe.set(order_key, pack_record(updated, [*stored, *fresh.values()]))
+                    if old_layout:  # the events moved into the record
+                        pipe.delete(events_key)
                     if updated.tracking_code:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
                     if updated.status not in INTERNAL:
