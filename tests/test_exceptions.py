@@ -65,6 +65,7 @@ def test_each_reason_is_listed_with_the_decisions_allowed(api: Client, ctx: Cont
     assert items[mystery]["reasons"] == ["the courier sent codes we do not know: teleported"]
     assert items[mystery]["actions"] == ["cancel"]
     assert "Điều 14" in items[lost]["reasons"][0] and items[lost]["actions"] == []
+    assert items[lost]["reasons_vi"][0].startswith("đơn vị vận chuyển báo thất lạc")  # what the console shows
 
 
 def test_a_contradiction_is_raised() -> None:

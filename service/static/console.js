@@ -322,7 +322,7 @@ async function exceptions() {
   const queue = await api("GET", "/v1/exceptions");
   view.innerHTML = `<h1>${t("exceptions")}</h1><p id="action-status" role="status" aria-live="polite"></p><div id="queue">` + (queue.exceptions.map((item) => `<div class="card">
     <h2><a href="#/orders/${esc(item.order_id)}">${esc(item.dossier_code)}</a> ${badge(item.status)}</h2>
-    <ul>${item.reasons.map((r) => `<li>${esc(r)}</li>`).join("")}</ul>
+    <ul>${(lang === "vi" ? item.reasons_vi : item.reasons).map((r) => `<li>${esc(r)}</li>`).join("")}</ul>
     <div class="row">${item.actions.map((dn) => `<button type="button" class="secondary" data-order="${esc(item.order_id)}" data-action="${esc(dn)}">${t(dn)}</button>`).join("")}</div></div>`).join("") || `<p>${t("no_exceptions")}</p>`) + "</div>";
   document.getElementById("queue").addEventListener("click", async (e) => {
     const b = e.target.closest("[data-action]");
