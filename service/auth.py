@@ -53,7 +53,7 @@ def authenticate(request: Request, state: State) -> Principal:  # type: ignore[t
             raise NotAuthorizedException("The session has ended; sign in again.")
         if request.method not in SAFE_METHODS and not users.csrf_ok(found, request.headers.get(CSRF_HEADER)):
             raise PermissionDeniedException("Missing or wrong X-CSRF-Token for this session.")
-        return Principal(centre=found.centre, scopes=CONSOLE_SCOPES)
+        return Principal(centre=found.centre, scopes=CONSOLE_SCOPES, user=found.username)
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("Send `Authorization: Bearer <api key>`.")

@@ -267,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument("--courier", required=True, choices=sorted(KNOWN))
     replay.add_argument("--since", required=True, help="ISO date or time (naive: Vietnam time), e.g. 2026-11-21")
 
+    audit_log = sub.add_parser("audit", help="the hash-chained audit log")
+    audit_sub = audit_log.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="seal pending entries, then check every hash of the chain (exit 1 if broken)")
+
     reports = sub.add_parser("reports", help="the report counters")
     reports_sub = reports.add_subparsers(dest="reports_command", required=True)
     reports_sub.add_parser("rebuild", help="recount every stored order (stop the workers first)")
@@ -314,6 +318,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"replayed {count} {args.courier} callbacks received since {since.isoformat()}")
         case "users":
             return create_account(args)
+        case "audit":
+            from workers import audit
+            from workers.context import current
+
+            client = current().store.client
+            audit.seal(client)
+            verdict = audit.verify(client)
+            state = "intact" if verdict.ok else "BROKEN"
+            print(f"audit log: {verdict.entries} entries, {verdict.pending} pending, {state}")
+            for problem in verdict.problems:
+                print(f"  {problem}")
+            return 0 if verdict.ok else 1
         case "reports":
             from workers.context import current
             from workers.reports import rebuild

@@ -22,7 +22,7 @@ from service.deadlines import view_with_deadlines
 from service.documents import consignment_note, handover_record
 from service.orders import visible
 from service.problems import ProblemError, documented
-from workers import keys
+from workers import audit, keys
 from workers.decisions import reroute
 from workers.store import Principal
 
@@ -107,7 +107,11 @@ def mark_result_ready(dossier_code: FromPath[str], principal: NamedDependency[Pr
     if not store.dossier_orders(principal.centre, dossier_code):
         raise ProblemError(404, "not-found", "Not found", f"No dossier {dossier_code!r} for this centre.")
     now = datetime.now(UTC)
-    store.client.set(keys.result_ready(principal.centre, dossier_code), now.isoformat(), ex=90 * 86400)
+    with store.client.pipeline() as pipe:
+        pipe.set(keys.result_ready(principal.centre, dossier_code), now.isoformat(), ex=90 * 86400)
+        audit.stage(pipe, "dossier.result_ready", at=now, centre=principal.centre, dossier=dossier_code,
+                    by=principal.actor)  # fmt: skip
+        pipe.execute()
     store.make_durable()
     return ResultReady(dossier_code=dossier_code, ready_at=now)
 
@@ -131,7 +135,7 @@ def reroute_order(
     require(principal, "orders:write")
     visible(state, order_id, principal)
     ctx = context(state)
-    return view_with_deadlines(ctx, reroute(ctx, order_id, data.courier, by=principal.centre))
+    return view_with_deadlines(ctx, reroute(ctx, order_id, data.courier, by=principal.actor))
 
 
 STREAMS = 200  # live streams one api process holds at most (each is a store connection)

@@ -270,7 +270,7 @@ class OrderController(Controller):
         require(principal, "orders:write")
         ctx = context(state)
         visible(state, order_id, principal)
-        return order_view(ctx, decide(ctx, order_id, decision, by=principal.centre))
+        return order_view(ctx, decide(ctx, order_id, decision, by=principal.actor))
 
     @post(
         "/{order_id:str}/cancel",

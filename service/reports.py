@@ -282,5 +282,5 @@ class ReportController(Controller):
         if principal.admin:
             raise ProblemError(422, "centre-required", "Centre required", "Totals belong to one centre's key.")
         totals = Totals(dossiers_received=data.dossiers_received, results_returned=data.results_returned)
-        reports.save_totals(context(state).store, principal.centre, month, totals)
+        reports.save_totals(context(state).store, principal.centre, month, totals, by=principal.actor)
         return totals

@@ -129,6 +129,7 @@ class StatementController(Controller):
                 now=datetime.now(UTC),
                 period=(period_start, period_end) if period_start and period_end else None,
                 columns=columns,
+                by=principal.actor,
             )
         except StatementError as error:
             raise ProblemError(422, "invalid-statement", "Statement not readable", str(error), "body") from None

@@ -14,7 +14,7 @@ from contracts.events import Event
 from contracts.lifecycle import DECISIONS
 from contracts.orders import Order, format_order_id
 from contracts.statuses import Status
-from workers import keys
+from workers import audit, keys
 from workers.context import Context
 from workers.couriers import CourierRejected
 from workers.dispatch import enqueue_dispatch
@@ -43,7 +43,11 @@ def actions(ctx: Context, order_id: str) -> list[Action]:
 
 
 def _record(ctx: Context, order_id: str, action: Action) -> None:
-    ctx.store.client.rpush(keys.actions(order_id), msgspec.json.encode(action))
+    with ctx.store.client.pipeline() as pipe:
+        pipe.rpush(keys.actions(order_id), msgspec.json.encode(action))
+        audit.stage(pipe, f"decision.{action.decision}", at=action.at, order=order_id, by=action.by,
+                    outcome=action.outcome, message=action.message)  # fmt: skip
+        pipe.execute()
 
 
 def decide(ctx: Context, order_id: str, decision: Decision, by: str) -> Order:

@@ -197,3 +197,9 @@ REPLACEMENTS = f"{PREFIX}:replacements"  # re-routed orders on hold until the fi
 
 def reroute_lock(order_id: str) -> str:
     return f"{PREFIX}:lock:reroute:{order_id}"
+
+
+AUDIT = f"{PREFIX}:audit"  # the sealed, hash-chained log (stream)
+AUDIT_PENDING = f"{PREFIX}:audit:pending"  # entries staged by changes, waiting to be chained
+AUDIT_HEAD = f"{PREFIX}:audit:head"  # {count, hash} of the sealed log
+AUDIT_LOCK = f"{PREFIX}:audit:lock"

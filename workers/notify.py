@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from workers import keys, notices, webhooks
+from workers import audit, keys, notices, webhooks
 from workers.context import current
 
 
@@ -19,6 +19,7 @@ def run() -> int:
         client.delete(keys.WH_KICK)  # from here on, a new change queues a new job (see `webhooks.kick`)
         now = time.time()
         done = webhooks.deliver_due(now=now) + notices.send_due(now, facts, sms)
+        audit.seal(client)
         handled += done
         if not done:
             return handled

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 
 from contracts.reports import Period, Report, Totals, build_report
-from workers import keys
+from workers import audit, keys
 from workers.store import Store
 
 _TOTALS = msgspec.json.Decoder(Totals)
@@ -41,8 +42,12 @@ def report(
     return build_report(span, centres, counters, totals, centre=centre, province_code=province_code)
 
 
-def save_totals(store: Store, centre: str, month: str, totals: Totals) -> None:
-    store.client.hset(keys.report_totals(centre), month, _ENCODE(totals))
+def save_totals(store: Store, centre: str, month: str, totals: Totals, by: str = "") -> None:
+    with store.client.pipeline() as pipe:
+        pipe.hset(keys.report_totals(centre), month, _ENCODE(totals))
+        audit.stage(pipe, "report.totals", at=datetime.now(UTC), centre=centre, month=month, by=by or centre,
+                    dossiers_received=totals.dossiers_received, results_returned=totals.results_returned)  # fmt: skip
+        pipe.execute()
     store.make_durable()
 
 

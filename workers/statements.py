@@ -28,7 +28,7 @@ from contracts.statements import (
     reconcile_statement,
 )
 from contracts.statuses import Status
-from workers import keys
+from workers import audit, keys
 from workers.store import Store
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -147,6 +147,7 @@ def import_statement(
     now: datetime,
     period: tuple[date, date] | None = None,
     columns: Mapping[Column, str] | None = None,
+    by: str = "",
 ) -> Statement:
     """Read, match by tracking code and by our reference (this centre's orders at this courier only),
     list the mismatches with totals, and keep the result durably."""
@@ -198,6 +199,8 @@ def import_statement(
         pipe.set(keys.statement(centre, statement.id), _ENCODE(statement))
         pipe.hset(keys.statement_heads(centre), statement.id, _ENCODE(head))
         pipe.zadd(keys.statements(centre), {statement.id: now.timestamp()})
+        audit.stage(pipe, "statement.imported", at=now, centre=centre, courier=courier, statement=statement.id,
+                    lines=len(lines), mismatches=len(mismatches), by=by or centre)  # fmt: skip
         pipe.execute()
     store.make_durable()
     return statement

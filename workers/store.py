@@ -20,7 +20,7 @@ from contracts.money import Charge, merge
 from contracts.orders import Order
 from contracts.reports import Increments, counts, difference
 from contracts.statuses import INTERNAL, TERMINAL, Status
-from workers import keys, notices, webhooks
+from workers import audit, keys, notices, webhooks
 
 _PACK = msgspec.msgpack.Encoder()
 _ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePack layout
@@ -151,6 +151,12 @@ class Principal(Record, frozen=True, kw_only=True):
 
     centre: str
     scopes: tuple[str, ...] = ("orders:read", "orders:write", "webhooks:manage")
+    user: str = ""  # the console account behind a session (empty for an API key)
+
+    @property
+    def actor(self) -> str:
+        """Who acted, for the audit log and the decisions record: the clerk, else the centre's key."""
+        return f"{self.centre}/{self.user}" if self.user else self.centre
 
     @property
     def admin(self) -> bool:
@@ -294,6 +300,8 @@ class Store:
                         also(pipe)
                     for order in orders:
                         pipe.publish(keys.changes(centre), f"{order.id} {order.status}")
+                        audit.stage(pipe, "order.created", at=now, order=order.id, centre=centre, leg=order.kind,
+                                    courier=order.courier, replaces=order.replaces)  # fmt: skip
                     if idem_key is not None and idempotency is not None:
                         record = Replay(order_ids=[o.id for o in orders], fingerprint=idempotency[1], response=response)
                         pipe.set(idem_key, ENCODE(record), ex=IDEMPOTENCY_SECONDS)
@@ -422,6 +430,10 @@ class Store:
                     before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
                     self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
                     pipe.publish(keys.changes(order.centre), f"{order_id} {updated.status}")
+                    if updated.status != order.status:
+                        sources = sorted({f"{e.source}:{e.courier}" for e in fresh.values()}) or ["api"]
+                        audit.stage(pipe, "order.status", at=now, order=order_id, centre=order.centre,
+                                    status_from=order.status, status_to=updated.status, by=sources)  # fmt: skip
                     if also is not None:
                         also(pipe)
                     pipe.execute()

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from contracts.base import Record
-from workers import keys
+from workers import audit, keys
 from workers.store import Store
 
 _HASHER = PasswordHasher()  # argon2id with the library's current parameters
@@ -64,9 +64,10 @@ def create_user(store: Store, *, username: str, centre: str, name: str, password
         password_hash=_HASHER.hash(password),
         created_at=datetime.now(UTC),
     )
-    written = store.client.set(keys.user(user.username), _ENCODE(user), nx=not replace)
-    if not written:
+    if not store.client.set(keys.user(user.username), _ENCODE(user), nx=not replace):
         raise UserError(f"user {user.username!r} exists (use --replace to set a new password)")
+    kind = "user.password_set" if replace else "user.created"
+    audit.stage(store.client, kind, at=user.created_at, user=user.username, centre=centre)
     store.make_durable()
     return user
 
@@ -91,7 +92,10 @@ def open_session(store: Store, user: User) -> tuple[str, Session]:
         csrf=secrets.token_urlsafe(24),
         expires_at=time.time() + SESSION_SECONDS,
     )
-    store.client.set(keys.session(_digest(token)), _ENCODE(session), ex=SESSION_SECONDS)
+    with store.client.pipeline() as pipe:
+        pipe.set(keys.session(_digest(token)), _ENCODE(session), ex=SESSION_SECONDS)
+        audit.stage(pipe, "user.signed_in", at=datetime.now(UTC), user=user.username, centre=user.centre)
+        pipe.execute()
     return token, session
 
 
