@@ -139,6 +139,7 @@ class Order(Record, frozen=True, kw_only=True):
     contradiction: str | None = None  # the courier's tracking disagrees with what its callbacks said
     replaces: str | None = None  # re-routed: the order at the other courier this one stands in for
     replaced_by: str | None = None  # re-routed: the order that carries this leg instead
+    erased_at: datetime | None = None  # retention: archived, and the citizen's personal data erased here
 
 
 class Deadlines(Record, frozen=True, kw_only=True):

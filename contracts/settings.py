@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout
     dd_courier_concurrency: int = 8  # bookings running or queued at one courier at a time
     dd_sweep_interval_seconds: float = 5.0
+    # Retention: orders finished this many days ago are archived to DD_ARCHIVE_DIR and their personal
+    # data erased from the store, and raw callbacks older than this are trimmed. 0 keeps everything.
+    dd_retention_days: int = 0
+    dd_archive_dir: str | None = None  # default: <DD_DATA_DIR>/archive
     dd_poll_quiet_seconds: float = 3600.0  # an order silent this long (times its status' factor) is polled
     dd_log_level: str = "INFO"
     # Where outbound webhooks may go besides public addresses: "loopback", "private", comma-separated.

@@ -271,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_sub = audit_log.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="seal pending entries, then check every hash of the chain (exit 1 if broken)")
 
+    keep = sub.add_parser("retention", help="archive finished orders and erase their personal data")
+    keep_sub = keep.add_subparsers(dest="retention_command", required=True)
+    keep_run = keep_sub.add_parser("run", help="archive and erase orders finished more than --days ago")
+    keep_run.add_argument("--days", type=int, help="default DD_RETENTION_DAYS")
+
     reports = sub.add_parser("reports", help="the report counters")
     reports_sub = reports.add_subparsers(dest="reports_command", required=True)
     reports_sub.add_parser("rebuild", help="recount every stored order (stop the workers first)")
@@ -318,6 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"replayed {count} {args.courier} callbacks received since {since.isoformat()}")
         case "users":
             return create_account(args)
+        case "retention":
+            from workers import retention
+            from workers.context import current
+
+            ctx = current()
+            days = args.days if args.days is not None else ctx.settings.dd_retention_days
+            if days <= 0:
+                sys.exit("give --days (or set DD_RETENTION_DAYS): 0 keeps everything")
+            count = retention.run(ctx, datetime.now(UTC), days)
+            print(f"archived {count} orders finished more than {days} days ago to {retention.archive_dir(ctx)}")
         case "audit":
             from workers import audit
             from workers.context import current

@@ -84,7 +84,8 @@ def _legs(ctx: Context, dossier: str, last4: str) -> list[Order]:
     """The dossier's legs whose phone ends in `last4`, at whichever centre holds it."""
     found: list[Order] = []
     for code in ctx.config.centres:
-        found += [o for o in ctx.store.dossier_orders(code, dossier) if o.citizen.phone[-4:] == last4]
+        legs = ctx.store.dossier_orders(code, dossier)
+        found += [o for o in legs if o.erased_at is None and o.citizen.phone[-4:] == last4]
     return sorted(found, key=lambda o: o.created_at)
 
 

@@ -21,7 +21,7 @@ from contracts.couriers.registry import DECODE
 from contracts.deadlines import quiet_after
 from contracts.events import Event, Source, contradicts, event_key
 from contracts.statuses import TERMINAL, Status
-from workers import audit, keys, webhooks
+from workers import audit, keys, retention, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
 from workers.decisions import release_replacements
@@ -286,6 +286,7 @@ def sweep(now: float | None = None) -> int:
     webhooks.trim(store.client, now)
     release_replacements(ctx, datetime.fromtimestamp(now, UTC))
     audit.seal(store.client)
+    retention.hourly(ctx, datetime.fromtimestamp(now, UTC))
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))

@@ -203,3 +203,7 @@ AUDIT = f"{PREFIX}:audit"  # the sealed, hash-chained log (stream)
 AUDIT_PENDING = f"{PREFIX}:audit:pending"  # entries staged by changes, waiting to be chained
 AUDIT_HEAD = f"{PREFIX}:audit:head"  # {count, hash} of the sealed log
 AUDIT_LOCK = f"{PREFIX}:audit:lock"
+
+
+FINISHED = f"{PREFIX}:finished"  # orders in a terminal status, scored by when they got there (retention)
+RETENTION_RAN = f"{PREFIX}:retention:ran"  # set for an hour after a retention pass

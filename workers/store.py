@@ -419,6 +419,10 @@ class Store:
                     if updated.status not in INTERNAL:
                         pipe.zrem(keys.DUE, order_id)
                     # Orders at a courier and not finished: the poller looks at those gone quiet.
+                    if updated.status in TERMINAL and order.status not in TERMINAL:
+                        pipe.zadd(keys.FINISHED, {order_id: now.timestamp()})  # retention counts from here
+                    elif updated.status not in TERMINAL:
+                        pipe.zrem(keys.FINISHED, order_id)
                     if updated.tracking_code and updated.status not in TERMINAL:
                         pipe.zadd(keys.active(updated.courier), {order_id: now.timestamp()})
                     else:
