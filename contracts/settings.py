@@ -22,6 +22,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_config: str | None = None
     # waitaof: `WAITAOF 1 0` after each acknowledged write; always: the store runs `appendfsync always`.
     dd_durability: Literal["waitaof", "always"] = "waitaof"
+    # Requests one API key may make per minute, counted in the store across api replicas (0: no limit).
+    dd_api_requests_per_minute: int = 60_000
+    # Request bodies larger than this are refused with 413 (statement files may be larger: 10 MB).
+    dd_max_body_bytes: int = 1_000_000
     # Reverse proxies in front of the api, comma-separated addresses: rate limits then key on the
     # address they append to X-Forwarded-For.
     dd_trusted_proxies: str = ""

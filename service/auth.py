@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from litestar import Request
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -57,10 +59,22 @@ def authenticate(request: Request, state: State) -> Principal:  # type: ignore[t
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthorizedException("Send `Authorization: Bearer <api key>`.")
-    principal = context(state).store.principal(secret.strip())
+    ctx = context(state)
+    limit = ctx.settings.dd_api_requests_per_minute
+    principal, used = ctx.store.principal(secret.strip(), per_minute=limit)
     if principal is None:
         raise NotAuthorizedException("The API key is not valid.")
+    if limit and used > limit:
+        raise RateLimited(60 - int(time.time()) % 60)
     return principal
+
+
+class RateLimited(Exception):
+    """Over the API key's requests per minute: 429 with Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"over the limit of requests per minute for this key; retry in {retry_after} s")
+        self.retry_after = max(1, retry_after)
 
 
 def may_see(principal: Principal, centre: str) -> bool:

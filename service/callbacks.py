@@ -27,12 +27,16 @@ _SECRET_QUERY = frozenset({"token", "hash"})
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "token"})
 
 
+CALLBACK_BYTES = 256_000  # a VNPost batch of hundreds of items fits; a courier never sends more
+
+
 @post(
     "/v1/callbacks/{courier:str}",
     tags=["callbacks"],
     summary="Courier status webhooks, authenticated by each courier's own scheme",
     status_code=200,
     responses=documented(400, 401, 404, 503),
+    request_max_body_size=CALLBACK_BYTES,
 )
 async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
     if courier not in KNOWN:

@@ -13,6 +13,7 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from contracts.errors import FieldError
+from service.auth import RateLimited
 from workers.couriers import CourierUnavailable
 from workers.decisions import DecisionRefused
 from workers.store import IdempotencyConflict, NotDurable, UnknownOrder
@@ -145,13 +146,23 @@ def on_idempotency(request: Request[Any, Any, Any], error: IdempotencyConflict) 
 
 
 def on_http(request: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
-    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
-    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}.get(
-        error.status_code, "http-error"
-    )
+    titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 413: "Too large"}
+    slug = {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+    }.get(error.status_code, "http-error")
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotAuthorizedException) else {}
     response = problem(error.status_code, slug, titles.get(error.status_code, "Error"), str(error.detail), request)
     response.headers.update(headers)
+    return response
+
+
+def on_rate_limited(request: Request[Any, Any, Any], error: RateLimited) -> Response[dict[str, Any]]:
+    response = problem(429, "rate-limited", "Too many requests", str(error), request)
+    response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -170,6 +181,7 @@ HANDLERS: dict[type[Exception], Any] = {
     UnknownEndpoint: on_unknown_endpoint,
     NotDurable: on_not_durable,
     IdempotencyConflict: on_idempotency,
+    RateLimited: on_rate_limited,
     NotFoundException: on_http,
     HTTPException: on_http,
     Exception: on_crash,

@@ -38,6 +38,9 @@ class _FileUpload(Operation):
         )
 
 
+STATEMENT_BYTES = 10_000_000  # a year of a province's lines fits with room to spare
+
+
 class StatementList(Record, frozen=True, kw_only=True):
     statements: list[StatementHead]
 
@@ -92,6 +95,7 @@ class StatementController(Controller):
         sync_to_thread=True,
         operation_class=_FileUpload,
         summary="Import a courier's COD and fee statement and reconcile it with the centre's orders",
+        request_max_body_size=STATEMENT_BYTES,
         responses=documented(401, 403, 422, 503),
     )
     def import_statement(

@@ -25,14 +25,14 @@ def test_keys_create_finds_the_running_embedded_store(embedded: EmbeddedStore, c
     env["DD_DATA_DIR"] = str(embedded.directory.parent)  # no REDIS_URL: found through the data dir
     key = _cli("keys", "create", "--centre", "HN-HCC", "--scope", "orders:read", env=env)
     assert key.startswith("dd_") and len(key) > 30
-    principal = ctx.store.principal(key)
+    principal, _used = ctx.store.principal(key)
     assert principal is not None and principal.centre == "HN-HCC" and principal.scopes == ("orders:read",)
     assert ctx.store.client.keys(f"*{key}*") == []  # stored as a digest, never as the key itself
 
 
 def test_keys_default_to_read_and_write(embedded: EmbeddedStore, ctx: Context) -> None:
     key = _cli("keys", "create", "--centre", "DEMO", env={**os.environ, "REDIS_URL": embedded.url})
-    principal = ctx.store.principal(key)
+    principal, _used = ctx.store.principal(key)
     assert principal is not None and principal.scopes == ("orders:read", "orders:write")
 
 

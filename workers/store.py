@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -245,9 +246,20 @@ class Store:
         self.client.set(keys.api_key(digest(secret)), ENCODE(principal))
         self.make_durable()
 
-    def principal(self, secret: str) -> Principal | None:
-        raw = self.client.get(keys.api_key(digest(secret)))
-        return PRINCIPAL.decode(raw) if raw else None
+    def principal(self, secret: str, per_minute: int = 0) -> tuple[Principal | None, int]:
+        """The key's principal and how many requests it made this minute (counted when `per_minute`),
+        in one round trip: the count lives in the store, so every api replica shares it."""
+        found = digest(secret)
+        if per_minute <= 0:
+            raw = self.client.get(keys.api_key(found))
+            return (PRINCIPAL.decode(raw) if raw else None), 0
+        rate = keys.rate(f"key:{found[:24]}", int(time.time() // 60))
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(keys.api_key(found))
+            pipe.incr(rate)
+            pipe.expire(rate, 120)
+            raw, count, _ = pipe.execute()
+        return (PRINCIPAL.decode(raw) if raw else None), int(count)
 
     # -- orders -----------------------------------------------------------------------------------
     def create_orders(
