@@ -67,7 +67,11 @@ class System:
             return False
 
     def log(self) -> str:
-        return (Path(self.env["DD_DATA_DIR"]) / "dev.log").read_text(errors="replace")[-5000:]
+        return self.log_text()[-5000:]
+
+    def log_text(self) -> str:
+        """Everything every process of the system wrote to stdout and stderr."""
+        return (Path(self.env["DD_DATA_DIR"]) / "dev.log").read_text(errors="replace")
 
     def wait_for(self, order_id: str, status: str, seconds: float = 30) -> dict[str, object]:
         deadline = time.monotonic() + seconds

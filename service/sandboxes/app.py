@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aredis
-from litestar import Litestar, Response, Router, get, put
+from litestar import Litestar, Request, Response, Router, get, put
 from litestar.params import FromPath, JSONBody
 
 from contracts.settings import Settings
@@ -35,7 +35,12 @@ def _controls(core: SandboxCore, couriers: list[str]) -> Router:
             return Response({"error": f"no sandbox for {courier}"}, status_code=404)
         return Response(await core.counts(courier))
 
-    return Router(path="/", route_handlers=[set_chaos, read_chaos, shipments])
+    @get("/_sandbox/requests")
+    async def requests() -> list[dict[str, str]]:
+        """Every request we sent the sandboxes (newest 5,000): what a courier would see of our data."""
+        return list(core.journal)
+
+    return Router(path="/", route_handlers=[set_chaos, read_chaos, shipments, requests])
 
 
 def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = None) -> Litestar:
@@ -64,8 +69,16 @@ def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = N
             await core.close()
             await client.aclose()
 
+    async def journal(request: Request[Any, Any, Any]) -> None:
+        if not request.url.path.startswith("/_sandbox"):
+            body = await request.body()  # cached by the request: the handler reads it again
+            core.journal.append(
+                {"method": request.method, "path": str(request.url), "body": body.decode(errors="replace")}
+            )
+
     return Litestar(
         route_handlers=[*routers, _controls(core, [s.name for s in sandboxes])],
+        before_request=journal,
         lifespan=[lifespan],
         debug=False,
         logging_config=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -48,6 +49,7 @@ class SandboxCore:
         self.step_seconds = settings.dd_sandbox_step_seconds
         self.retry_seconds = 5.0 if settings.dd_sandbox_step_seconds >= 1 else settings.dd_sandbox_step_seconds
         self.random = random.Random()
+        self.journal: collections.deque[dict[str, str]] = collections.deque(maxlen=5000)
 
     # -- chaos ------------------------------------------------------------------------------------
     async def chaos(self) -> Chaos:
