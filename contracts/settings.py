@@ -17,6 +17,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_dev_api_key: str | None = None
     dd_dev_console_password: str | None = None  # the dev console's "demo" account; generated when unset
     dd_dev_callback_secret: str | None = None
+    dd_sandbox_redis_url: str | None = None  # the sandboxes' own store (default: the dev store)
     dd_sandbox_autoplay: bool = True
     dd_sandbox_step_seconds: float = 1.0
     dd_config: str | None = None

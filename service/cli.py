@@ -202,6 +202,16 @@ Ctrl-C stops everything.""",
     restarts: list[float] = []
     try:
         while not received and code == 0:
+            if store is not None and store.process is not None and store.process.poll() is not None:
+                # The store died (kill -9, OOM): start it again on its AOF, on the same port when free.
+                print(f"the store exited with {store.process.returncode}; restarting it", file=sys.stderr, flush=True)
+                store = ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always")
+                if store.url != env["REDIS_URL"]:  # another port: every part must be told
+                    env["REDIS_URL"] = store.url
+                    for index, child in enumerate(children):
+                        child.terminate()
+                        child.wait()
+                        children[index] = spawn(parts[index])
             for index, (part, child) in enumerate(zip(parts, children, strict=True)):
                 if child.poll() is None:
                     continue

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import msgspec
+import redis
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.openapi import ResponseSpec
@@ -166,6 +167,13 @@ def on_rate_limited(request: Request[Any, Any, Any], error: RateLimited) -> Resp
     return response
 
 
+def on_store_down(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    log.error("store unreachable on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    response = problem(503, "store-unavailable", "Store unavailable", "The store cannot be reached; retry.", request)
+    response.headers["Retry-After"] = "2"
+    return response
+
+
 def on_crash(request: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "Internal error", "See the server log.", request)
@@ -182,6 +190,8 @@ HANDLERS: dict[type[Exception], Any] = {
     NotDurable: on_not_durable,
     IdempotencyConflict: on_idempotency,
     RateLimited: on_rate_limited,
+    redis.ConnectionError: on_store_down,
+    redis.TimeoutError: on_store_down,
     NotFoundException: on_http,
     HTTPException: on_http,
     Exception: on_crash,

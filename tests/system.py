@@ -43,6 +43,7 @@ class System:
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {KEY}"})
 
     def start(self) -> None:
+        Path(self.env["DD_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         log = open(Path(self.env["DD_DATA_DIR"]) / "dev.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "dev"], env=self.env, cwd=ROOT, stdout=log, stderr=log,

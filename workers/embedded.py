@@ -100,11 +100,20 @@ def ensure_store(data_dir: str | os.PathLike[str], *, fsync_always: bool = False
         found = find_store(data_dir)
         if found is not None:
             return found
+        try:  # after a crash, on the port it had: the processes that used it reconnect by themselves
+            previous = int(json.loads((directory / "store.json").read_text())["port"])
+        except (FileNotFoundError, ValueError, KeyError):
+            previous = None
+        if previous is not None:
+            try:
+                return _start(directory, fsync_always=fsync_always, port=previous)
+            except StoreStartError:
+                log.warning("port %s is taken; the store starts on another one", previous)
         return _start(directory, fsync_always=fsync_always)
 
 
-def _start(directory: Path, *, fsync_always: bool) -> EmbeddedStore:
-    port = _free_port()
+def _start(directory: Path, *, fsync_always: bool, port: int | None = None) -> EmbeddedStore:
+    port = port or _free_port()
     binary = server_binary()
     if not shutil.which(binary) and not Path(binary).exists():
         raise StoreStartError(f"valkey-server not found at {binary}")
@@ -118,8 +127,8 @@ def _start(directory: Path, *, fsync_always: bool) -> EmbeddedStore:
         "--appendfsync", "always" if fsync_always else "everysec",
         "--save", "",
         "--maxmemory-policy", "noeviction",
-        # An order's events hash (a few dozen packed events of ~150 B) stays a compact listpack instead
-        # of a hash table: about a quarter less memory per order (docs/BENCHMARKS.md).
+        # Small hashes (webhook states, report counters, orders' events in the earlier layout) stay
+        # compact listpacks instead of hash tables.
         "--hash-max-listpack-value", "1024",
         "--logfile", "store.log",
         "--daemonize", "no",

@@ -308,8 +308,14 @@ def _pending(connection: redis.Redis, job_id: str, now: float) -> bool:
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
-    if status in _WAITING:
-        return True
+    if status == "scheduled":
+        # Waiting for its retry, if the scheduler still has it: a store that crashed can lose the
+        # registry entry (RQ's own writes are not waited on), and a job a minute overdue is not moving.
+        due = connection.zscore(f"rq:scheduled:{job.origin}", job_id)
+        return due is not None and due > now - 60
+    if status in _WAITING:  # deferred or rate-limited: waiting, unless for far too long
+        created = job.created_at.timestamp() if job.created_at else now
+        return now - created < 600
     if status == "queued":
         return connection.lpos(queue(job.origin, connection).key, job_id) is not None
     if status == "started" and job.started_at is not None:

@@ -45,7 +45,9 @@ def _controls(core: SandboxCore, couriers: list[str]) -> Router:
 
 def create_sandbox_app(settings: Settings, environ: Mapping[str, str] | None = None) -> Litestar:
     environ = os.environ if environ is None else environ
-    client = aredis.Redis.from_url(store_url(settings))
+    # A courier's system does not go down with ours: DD_SANDBOX_REDIS_URL gives the sandboxes a store of
+    # their own (the crash test kills ours); without it they share the dev store under an `sbx:` prefix.
+    client = aredis.Redis.from_url(settings.dd_sandbox_redis_url or store_url(settings))
     core = SandboxCore(settings, client)
     config = load_config(settings, environ)
     ghn_sandbox, ghtk_sandbox = ghn.GhnSandbox(core, config), ghtk.GhtkSandbox(core, config)

@@ -113,26 +113,40 @@ class SandboxCore:
         """Tell a story: `record` each step in order (the courier's own state and the event time),
         then `post` its callback, duplicating some and letting some overtake the one before, as chaos
         says. A step `record` answers None for (the shipment was cancelled meanwhile) ends the story."""
-        chaos = await self.chaos()
+        chaos = await self._patiently(self.chaos)
         pending = list(steps)
         while pending:
             await asyncio.sleep(self.step_seconds)
-            payload = await record(pending.pop(0))
+            step = pending.pop(0)
+            payload = await self._patiently(lambda step=step: record(step))
             if payload is None:
                 return
             batch = [payload]
             if pending and self.random.random() < chaos.reorder_rate:
                 await asyncio.sleep(self.step_seconds)
-                later = await record(pending.pop(0))
+                step = pending.pop(0)
+                later = await self._patiently(lambda step=step: record(step))
                 if later is not None:
                     batch.insert(0, later)  # the next one overtakes this one
             for item in batch:
                 if self.random.random() < chaos.drop_rate:
                     continue  # lost for good: the courier's own history still has it
-                if not await post(item):
-                    return
+                # A callback that never got a 200 is lost, and the parcel moves on all the same: the
+                # courier's tracking (our poll) still has the step.
+                await post(item)
                 if self.random.random() < chaos.duplicate_rate:
                     await post(item)
+
+    async def _patiently(self, call: Callable[[], Awaitable[Any]], seconds: float = 120) -> Any:
+        """The sandbox's own store may be down a moment (a test kills it): the parcel waits, the story goes on."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            try:
+                return await call()
+            except (aredis.ConnectionError, aredis.TimeoutError, ConnectionError, OSError):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     async def continue_story(
         self,

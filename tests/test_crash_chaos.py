@@ -1,0 +1,121 @@
+"""Crashes under load: while a centre creates orders and the couriers post callbacks, `kill -9` the api,
+a worker and the store (restarted from its AOF by `dev`), several times. Afterwards every acknowledged
+order is there and finished, no courier shipment was made twice, nothing is stuck. Shortened for CI by
+DD_CRASH_ROUNDS (default 2 rounds of three kills); the counts are printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import order_body
+from tests.system import System, children_of
+from workers.embedded import ensure_store
+
+pytestmark = pytest.mark.e2e
+ROUNDS = int(os.environ.get("DD_CRASH_ROUNDS", "2"))
+COURIERS = ["ghn", "ghtk", "viettelpost", "vnpost"]
+
+
+def _child(system: System, needle: str) -> int:
+    assert system.process is not None
+    found = [pid for pid, cmd in children_of(system.process.pid).items() if needle in cmd]
+    assert found, f"no {needle!r} among {children_of(system.process.pid)}"
+    return found[0]
+
+
+def _store_pid(data_dir: Path) -> int:
+    return int(json.loads((data_dir / "store" / "store.json").read_text())["pid"])
+
+
+def test_kill_9_of_api_worker_and_store_under_load_loses_nothing(tmp_path: Path) -> None:
+    couriers_store = ensure_store(tmp_path / "couriers")  # the couriers' systems do not crash with ours
+    system = System(
+        tmp_path / "ours",
+        DD_SANDBOX_REDIS_URL=couriers_store.url,
+        DD_SANDBOX_STEP_SECONDS="0.2",
+        DD_COURIER_TIMEOUT_SECONDS="1",
+        DD_DISPATCH_DEADLINE_SECONDS="3",
+    )
+    system.start()
+    acknowledged: list[str] = []
+    refused = 0
+    stop = threading.Event()
+
+    def centre() -> None:
+        nonlocal refused
+        client = httpx.Client(base_url=f"http://127.0.0.1:{system.port}", headers=dict(system.api.headers), timeout=5)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                answer = client.post(
+                    "/v1/orders", json=order_body(courier=COURIERS[n % 4], dossier_code=f"D-CRASH-{n}")
+                )
+            except httpx.HTTPError:
+                refused += 1  # no answer: not acknowledged, the centre would retry
+                time.sleep(0.05)
+                continue
+            if answer.status_code == 201:
+                acknowledged.append(answer.json()["id"])
+            else:
+                refused += 1
+            time.sleep(0.02)
+
+    load = threading.Thread(target=centre, daemon=True)
+    load.start()
+    kills = []
+    try:
+        for _round in range(ROUNDS):
+            for victim in ("api", "worker", "store"):
+                time.sleep(2.0)
+                pid = (
+                    _store_pid(tmp_path / "ours")
+                    if victim == "store"
+                    else _child(system, "service.cli api" if victim == "api" else "worker ingest")
+                )
+                os.kill(pid, signal.SIGKILL)
+                kills.append(victim)
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        load.join(10)
+    try:
+        deadline = time.monotonic() + 150
+        waiting = set(acknowledged)
+        while waiting and time.monotonic() < deadline:
+            for order_id in list(waiting):
+                try:
+                    answer = system.api.get(f"/v1/orders/{order_id}")
+                except httpx.HTTPError:
+                    break
+                assert answer.status_code == 200, f"acknowledged order {order_id} is missing: {answer.text}"
+                if answer.json()["status"] == "delivered":
+                    waiting.discard(order_id)
+            time.sleep(0.5)
+        sandbox = httpx.Client(base_url=f"http://127.0.0.1:{system.sandbox_port}", timeout=10)
+        twice = {}
+        for courier in COURIERS:
+            counts = sandbox.get(f"/_sandbox/shipments/{courier}").json()
+            twice.update({ref: n for ref, n in counts.items() if n > 1})
+        print(f"\ncrash chaos: {len(kills)} kills ({', '.join(kills)}), {len(acknowledged)} orders acknowledged, "
+              f"{refused} refused or unanswered, {len(acknowledged) - len(waiting)} delivered, "
+              f"{len(twice)} booked twice")  # fmt: skip
+        assert len(acknowledged) >= 50
+        assert not twice, twice
+        stuck = [(i, system.api.get(f"/v1/orders/{i}").json()["status"]) for i in sorted(waiting)[:50]]
+        assert not waiting, f"{len(waiting)} acknowledged orders not delivered: {stuck}\n{system.log()}"
+        for order_id in acknowledged[:: max(1, len(acknowledged) // 20)]:  # the timeline ends where the courier did
+            events = system.api.get(f"/v1/orders/{order_id}/events").json()["events"]
+            applied = [e["status"] for e in events if e["applied"]]
+            assert "booked" in applied and applied[-1] == "delivered", applied
+    finally:
+        system.stop()
+        couriers_store.stop()
