@@ -282,3 +282,16 @@ def test_the_sweep_requeues_a_job_whose_worker_died_mid_booking(api: Client, ctx
     # ...that was killed: the hash still says `started`, long past the job's own timeout.
     assert sweep(now=10**10) == 1
     assert f"dispatch-{order_id}" in dispatch.get_job_ids()
+
+
+def test_the_sweep_requeues_a_retry_the_store_lost(api: Client, ctx: Context, httpx_mock: HTTPXMock) -> None:
+    """A store crash can lose RQ's registry entry of a job waiting for its retry (RQ's writes are not
+    waited on): the job says `scheduled` but nothing will run it. The sweep sees that and queues it."""
+    from workers.jobs import sweep
+
+    order_id = _create(api)
+    httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
+    worker = SimpleWorker([queue("dispatch", ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
+    worker.work(burst=True)
+    ctx.store.client.zrem("rq:scheduled:dispatch", f"dispatch-{order_id}")
+    assert sweep(now=10**10) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -312,10 +313,10 @@ def _pending(connection: redis.Redis, job_id: str, now: float) -> bool:
         # Waiting for its retry, if the scheduler still has it: a store that crashed can lose the
         # registry entry (RQ's own writes are not waited on), and a job a minute overdue is not moving.
         due = connection.zscore(f"rq:scheduled:{job.origin}", job_id)
-        return due is not None and due > now - 60
+        return due is not None and due > time.time() - 60  # RQ's scheduler keeps wall-clock time
     if status in _WAITING:  # deferred or rate-limited: waiting, unless for far too long
-        created = job.created_at.timestamp() if job.created_at else now
-        return now - created < 600
+        created = job.created_at.timestamp() if job.created_at else time.time()
+        return time.time() - created < 600
     if status == "queued":
         return connection.lpos(queue(job.origin, connection).key, job_id) is not None
     if status == "started" and job.started_at is not None:
