@@ -9,11 +9,12 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Response, get
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
+from litestar.types import Message, Scope
 
 from contracts.settings import Settings
 from service import problems
@@ -46,6 +47,23 @@ async def health(state: State) -> Response[dict[str, str]]:
     except Exception as error:  # any store failure means unhealthy
         return Response({"status": "unavailable", "detail": type(error).__name__}, status_code=503)
     return Response({"status": "ok"})
+
+
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+)
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """On every answer, errors included: no MIME sniffing, no referrer leaking ids, no framing of the API
+    (the console's own pages set stricter ones)."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in _SECURITY_HEADERS:
+            if name.decode() not in headers:
+                headers.add(name.decode(), value.decode())
 
 
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx: Context | None = None) -> Litestar:
@@ -112,6 +130,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
         debug=False,
         logging_config=None,
         request_max_body_size=settings.dd_max_body_bytes,
+        before_send=[security_headers],
     )
     if ctx is not None:
         app.state.ctx = ctx  # given (tests): usable even by a client that skips the lifespan

@@ -70,3 +70,10 @@ def test_no_endpoint_shows_or_changes_another_centres_data(api: Client, ctx: Con
         checked += 1
     assert checked >= 15
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "accepted"  # nothing the other centre did stuck
+
+
+def test_every_answer_carries_the_security_headers(api: Client) -> None:
+    for path in ("/v1/orders", "/v1/orders/nope", "/health", "/v1/reports/monthly?month=2026-11&format=html"):
+        answer = api.get(path)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["referrer-policy"] == "same-origin" and "x-frame-options" in answer.headers
