@@ -14,7 +14,7 @@ from redis.client import Pipeline
 from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.rate_limit import RateLimit
+from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
 from contracts.couriers import StatusUpdate
@@ -286,6 +286,10 @@ def sweep(now: float | None = None) -> int:
         webhooks.kick(store.client)  # retries that fell due, and anything a lost notify job left
     webhooks.trim(store.client, now)
     release_replacements(ctx, datetime.fromtimestamp(now, UTC))
+    # A worker killed mid-job holds its courier's booking or lookup slot until RQ's own maintenance
+    # (every 10 minutes) frees it; freeing stale slots here keeps bookings and polls moving after a crash.
+    for registry in RateLimitRegistry.all(store.client):
+        registry.cleanup()
     audit.seal(store.client)
     retention.hourly(ctx, datetime.fromtimestamp(now, UTC))
     for courier in DECODE:
