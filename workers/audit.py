@@ -51,27 +51,41 @@ def head(client: redis.Redis) -> Head:
 
 
 def seal(client: redis.Redis) -> int:
-    """Chain the pending entries, oldest first; returns how many. One sealer at a time (a lock)."""
-    token = hashlib.sha256(str(datetime.now(UTC).timestamp()).encode()).hexdigest()[:16]
+    """Chain the pending entries, oldest first; returns how many. One sealer at a time: a lock, and each
+    batch is written under WATCH of the head and the lock, so a sealer that lost its lock (stalled past
+    it) or a batch someone else sealed meanwhile writes nothing."""
+    token = hashlib.sha256(f"{datetime.now(UTC).timestamp()}{id(client)}".encode()).hexdigest()[:16]
     if not client.set(keys.AUDIT_LOCK, token, nx=True, ex=60):
         return 0
     sealed = 0
     try:
         while True:
-            pending = client.xrange(keys.AUDIT_PENDING, count=BATCH)
-            if not pending:
-                return sealed
-            current = head(client)
             with client.pipeline() as pipe:
-                chain = current.hash
-                for _entry_id, fields in pending:
-                    entry = fields[b"e"]
-                    new_hash = digest(chain, entry)
-                    pipe.xadd(keys.AUDIT, {"e": entry, "prev": chain, "h": new_hash})
-                    chain = new_hash
-                pipe.set(keys.AUDIT_HEAD, msgspec.json.encode(Head(count=current.count + len(pending), hash=chain)))
-                pipe.xdel(keys.AUDIT_PENDING, *[entry_id for entry_id, _fields in pending])
-                pipe.execute()
+                try:
+                    pipe.watch(keys.AUDIT_HEAD, keys.AUDIT_LOCK)
+                    if pipe.get(keys.AUDIT_LOCK) != token.encode():
+                        pipe.unwatch()
+                        return sealed  # the lock lapsed and another sealer holds it now
+                    pending = pipe.xrange(keys.AUDIT_PENDING, count=BATCH)
+                    if not pending:
+                        pipe.unwatch()
+                        return sealed
+                    raw = pipe.get(keys.AUDIT_HEAD)
+                    current = _HEAD.decode(raw) if raw else Head()
+                    pipe.multi()
+                    chain = current.hash
+                    for _entry_id, fields in pending:
+                        entry = fields[b"e"]
+                        new_hash = digest(chain, entry)
+                        pipe.xadd(keys.AUDIT, {"e": entry, "prev": chain, "h": new_hash})
+                        chain = new_hash
+                    head_record = Head(count=current.count + len(pending), hash=chain)
+                    pipe.set(keys.AUDIT_HEAD, msgspec.json.encode(head_record))
+                    pipe.xdel(keys.AUDIT_PENDING, *[entry_id for entry_id, _fields in pending])
+                    pipe.expire(keys.AUDIT_LOCK, 60)
+                    pipe.execute()
+                except redis.WatchError:
+                    continue
             sealed += len(pending)
     finally:
         if client.get(keys.AUDIT_LOCK) == token.encode():
@@ -86,15 +100,20 @@ class Verdict(Record, frozen=True, kw_only=True):
 
 
 def verify(client: redis.Redis) -> Verdict:
+    """Check the first `head.count` entries against the head read before the walk; entries sealed
+    while it walks come after those and are left for the next run."""
     problems: list[str] = []
+    top = head(client)
     chain, count, cursor = GENESIS, 0, "-"
-    while True:
+    while count < top.count:
         batch = client.xrange(keys.AUDIT, min=cursor, count=1000)
         if cursor != "-":
             batch = batch[1:]  # the first is the last of the previous batch
         if not batch:
             break
         for entry_id, fields in batch:
+            if count == top.count:
+                break
             count += 1
             where = f"entry {count} ({entry_id.decode()})"
             prev, own = fields.get(b"prev", b"").decode(), fields.get(b"h", b"").decode()
@@ -104,10 +123,9 @@ def verify(client: redis.Redis) -> Verdict:
                 problems.append(f"{where}: its content does not match its hash (changed)")
             chain = own
         cursor = batch[-1][0].decode()
-    top = head(client)
-    if top.count != count:
-        problems.append(f"the head counts {top.count} entries, the log has {count} (entries removed or added)")
-    elif top.hash != chain:
-        problems.append("the last entry is not the one the head records (the end of the log was changed)")
+    if count < top.count:
+        problems.append(f"the head counts {top.count} entries, the log has {count} (entries removed)")
+    elif chain != top.hash:
+        problems.append("the entries do not end where the head says (an entry changed, removed or added)")
     pending = int(client.xlen(keys.AUDIT_PENDING))
     return Verdict(ok=not problems, entries=count, pending=pending, problems=problems)

@@ -319,8 +319,8 @@ def _pending(connection: redis.Redis, job_id: str, now: float) -> bool:
         due = connection.zscore(f"rq:scheduled:{job.origin}", job_id)
         return due is not None and due > time.time() - 60  # RQ's scheduler keeps wall-clock time
     if status in _WAITING:  # deferred or rate-limited: waiting, unless for far too long
-        created = job.created_at.timestamp() if job.created_at else time.time()
-        return time.time() - created < 600
+        since = job.enqueued_at or job.created_at  # when it began to wait (a retry enqueues it again)
+        return since is None or time.time() - since.timestamp() < 600
     if status == "queued":
         return connection.lpos(queue(job.origin, connection).key, job_id) is not None
     if status == "started" and job.started_at is not None:

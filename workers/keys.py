@@ -207,3 +207,5 @@ AUDIT_LOCK = f"{PREFIX}:audit:lock"
 
 FINISHED = f"{PREFIX}:finished"  # orders in a terminal status, scored by when they got there (retention)
 RETENTION_RAN = f"{PREFIX}:retention:ran"  # set for an hour after a retention pass
+RETENTION_LOCK = f"{PREFIX}:retention:lock"
+RETENTION_BACKFILLED = f"{PREFIX}:retention:backfilled"  # orders finished before the index were added

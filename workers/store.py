@@ -340,7 +340,14 @@ class Store:
         if raw is None:
             return []
         _order, events = unpack_record(raw)
-        return events if events is not None else self._old_events(self.client, order_id)
+        if events is not None:
+            return events
+        old = self._old_events(self.client, order_id)
+        if not old:  # moved into the record meanwhile (its hash deleted): read the record again
+            again = self.client.get(keys.order(order_id))
+            moved = unpack_record(again)[1] if again else None
+            return moved if moved is not None else old
+        return old
 
     @staticmethod
     def _old_events(client: redis.Redis | Pipeline, order_id: str) -> list[Event]:
@@ -365,6 +372,12 @@ class Store:
                     pipe.hgetall(keys.events(order_id))
                 hashes = pipe.execute()
             for (order_id, order), fields in zip(old, hashes, strict=True):
+                if not fields:  # moved into the record meanwhile: read it again
+                    again = self.client.get(keys.order(order_id))
+                    if again is not None and unpack_record(again)[1] is not None:
+                        moved_order, moved = unpack_record(again)
+                        found[order_id] = (moved_order, moved or [])
+                        continue
                 found[order_id] = (order, [unpack_event(k, v) for k, v in fields.items()])
         return found
 
@@ -384,6 +397,7 @@ class Store:
         charges: Sequence[Charge] = (),
         also: Callable[[Pipeline], object] | None = None,
         durable: bool = True,
+        redact_events: bool = False,
         **changes: Any,
     ) -> Order:
         """Add events (deduplicated) and money facts, apply field changes, and re-derive the status, atomically.
@@ -405,6 +419,8 @@ class Store:
                     order, kept = unpack_record(raw)
                     old_layout = kept is None
                     stored = self._old_events(pipe, order_id) if kept is None else kept
+                    if redact_events:  # retention: the couriers' free text goes with the personal data
+                        stored = [msgspec.structs.replace(e, raw_text="", location=None) for e in stored]
                     known = {event.key for event in stored}
                     fresh = {event.key: event for event in events if event.key not in known}
                     timeline = reconcile(Status.ACCEPTED, [*stored, *fresh.values()])
