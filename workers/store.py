@@ -54,23 +54,11 @@ class _StoredEvent(msgspec.Struct, array_like=True, frozen=True):
     unconfirmed: bool = False
 
 
-class _KeptEvent(msgspec.Struct, array_like=True, frozen=True):
-    """An event inside its order's record: its key, then the same fields by position.
+class _KeptEvent(_StoredEvent, frozen=True):
+    """An event inside its order's record: the stored fields by position, then its key.
     Positional: a new field goes at the end with a default, or stored events no longer decode."""
 
-    key: str
-    status: Status | None
-    courier: str
-    raw_status: str
-    raw_text: str
-    reason_code: str | None
-    reason: str | None
-    event_time: datetime
-    received_at: datetime
-    location: str | None
-    source: Source
-    tracking_code: str | None
-    unconfirmed: bool = False
+    key: str = ""
 
 
 class _Record(msgspec.Struct, array_like=True, frozen=True):
