@@ -107,7 +107,9 @@ def test_kill_9_of_api_worker_and_store_under_load_loses_nothing(tmp_path: Path)
         stop.set()
         load.join(10)
     try:
-        statuses = _settle(system, acknowledged, seconds=240)
+        # All usually deliver within 30 s of the last kill; the few a lost poll leaves at the courier would
+        # wait minutes for RQ (docs/RELIABILITY.md), so the wait is bounded and they are counted.
+        statuses = _settle(system, acknowledged, seconds=75)
         sandbox = httpx.Client(base_url=f"http://127.0.0.1:{system.sandbox_port}", timeout=10)
         twice = {}
         for courier in COURIERS:
