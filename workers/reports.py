@@ -59,10 +59,10 @@ def rebuild(store: Store, batch: int = 500) -> int:
     """
     client = store.client
     found: defaultdict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    order_keys = [k for k in client.scan_iter(match=f"{keys.PREFIX}:order:*", count=1000) if k.count(b":") == 2]
-    order_ids = [key.decode().split(":", 2)[2] for key in order_keys]
-    for start in range(0, len(order_ids), batch):
-        for order, events in store.load(order_ids[start : start + batch]).values():
+    counted = 0
+    for loaded in store.batches(batch):
+        counted += len(loaded)
+        for order, events in loaded.values():
             for (month, field), amount in store.counts(order, store.timeline_of(events)).items():
                 found[(order.centre, month)][field] += amount
     stale = [k for k in client.scan_iter(match=f"{keys.PREFIX}:report:*", count=1000) if not k.endswith(b":totals")]
@@ -75,4 +75,4 @@ def rebuild(store: Store, batch: int = 500) -> int:
                 pipe.hset(keys.report(centre, month), mapping=nonzero)
         pipe.execute()
     store.make_durable()
-    return len(order_keys)
+    return counted

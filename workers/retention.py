@@ -98,10 +98,7 @@ def _backfill(store: Store) -> None:
     """Once per store: orders that finished before the retention index existed join it (by their last change)."""
     if store.client.exists(keys.RETENTION_BACKFILLED):
         return
-    order_ids = [k.decode().split(":", 2)[2] for k in store.client.scan_iter(match=f"{keys.PREFIX}:order:*", count=1000)
-                 if k.count(b":") == 2]  # fmt: skip
-    for start in range(0, len(order_ids), BATCH):
-        found = store.load(order_ids[start : start + BATCH])
+    for found in store.batches(BATCH):
         finished = {
             i: o.updated_at.timestamp() for i, (o, _e) in found.items() if o.status in TERMINAL and o.erased_at is None
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -340,6 +340,13 @@ class Store:
     @staticmethod
     def _old_events(client: redis.Redis | Pipeline, order_id: str) -> list[Event]:
         return [unpack_event(key, raw) for key, raw in client.hgetall(keys.events(order_id)).items()]
+
+    def batches(self, size: int = 500) -> Iterator[dict[str, tuple[Order, list[Event]]]]:
+        """Every stored order with its events, `size` at a time (a full scan: for rebuilds and backfills)."""
+        keys_found = self.client.scan_iter(match=f"{keys.PREFIX}:order:*", count=1000)
+        order_ids = [key.decode().split(":", 2)[2] for key in keys_found if key.count(b":") == 2]
+        for start in range(0, len(order_ids), size):
+            yield self.load(order_ids[start : start + size])
 
     def load(self, order_ids: Sequence[str]) -> dict[str, tuple[Order, list[Event]]]:
         """Orders with their events, in one round trip (two when some are of the old layout)."""
