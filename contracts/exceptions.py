@@ -64,6 +64,14 @@ def assess(order: Order, timeline: Timeline, deadlines: Deadlines, today: date) 
     reasons: list[tuple[str, str]] = []
     if order.status in _BY_STATUS:
         reasons.append(_BY_STATUS[order.status])
+    if order.status is Status.ACCEPTED and order.dispatch_error:  # a courier down for minutes
+        why = order.dispatch_error
+        reasons.append(
+            (
+                f"{why}; retrying by itself (cancel, or wait for the courier)",
+                f"chưa đặt được đơn với đơn vị vận chuyển ({why}); hệ thống tự thử lại",
+            )
+        )
     if order.contradiction:
         reasons.append(
             (f"push/poll contradiction: {order.contradiction}", f"callback và tra cứu mâu thuẫn: {order.contradiction}")

@@ -34,11 +34,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_dispatch_deadline_seconds: int = 120
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout
     dd_courier_concurrency: int = 8  # bookings running or queued at one courier at a time
+    # Waits between a booking's tries while its courier is unavailable; after the last one the order
+    # shows in the exceptions queue and the sweep starts the series again (past the dispatch deadline).
+    dd_dispatch_retry_seconds: str = "2,10,30,60,120"
+    dd_breaker_cooldown_seconds: float = 30.0  # an open circuit lets a trial call through after this
     dd_sweep_interval_seconds: float = 5.0
     # Retention: orders finished this many days ago are archived to DD_ARCHIVE_DIR and their personal
     # data erased from the store, and raw callbacks older than this are trimmed. 0 keeps everything.
     dd_retention_days: int = 0
     dd_archive_dir: str | None = None  # default: <DD_DATA_DIR>/archive
+    # A callback event older than this when it arrives is a replay: refused, set aside, never applied
+    # (couriers retry for minutes, GHN 10 x 5 s; a scanner offline for a day still fits). 0: any age.
+    dd_callback_max_age_hours: float = 72.0
     dd_poll_quiet_seconds: float = 3600.0  # an order silent this long (times its status' factor) is polled
     dd_log_level: str = "INFO"
     # Where outbound webhooks may go besides public addresses: "loopback", "private", comma-separated.
@@ -51,6 +58,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_smtp_password: str | None = None
     dd_smtp_from: str = "dossier-dispatch <no-reply@localhost>"
     dd_sms_provider: Literal["outbox"] = "outbox"  # the only one built in: kept in the store, not sent
+
+    def __post_init__(self) -> None:
+        try:
+            waits = self.dispatch_retry
+        except ValueError:
+            raise ValueError("DD_DISPATCH_RETRY_SECONDS: comma-separated whole seconds, like 2,10,30") from None
+        if not waits or min(waits) < 0:
+            raise ValueError("DD_DISPATCH_RETRY_SECONDS: at least one wait, none negative")
+
+    @property
+    def dispatch_retry(self) -> list[int]:
+        return [int(part) for part in self.dd_dispatch_retry_seconds.split(",") if part.strip()]
 
     @property
     def trusted_proxies(self) -> frozenset[str]:

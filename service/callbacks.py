@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -14,7 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
-from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT
+from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT, replayed
 from service.auth import context, intake
 from service.problems import documented, problem
 from workers.jobs import enqueue_ingest
@@ -35,7 +36,7 @@ CALLBACK_BYTES = 256_000  # a VNPost batch of hundreds of items fits; a courier 
     tags=["callbacks"],
     summary="Courier status webhooks, authenticated by each courier's own scheme",
     status_code=200,
-    responses=documented(400, 401, 404, 503),
+    responses=documented(400, 401, 404, 422, 503),
     request_max_body_size=CALLBACK_BYTES,
 )
 async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
@@ -85,8 +86,16 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
     if await intake(state).append(courier, fields):
         await anyio.to_thread.run_sync(enqueue_ingest, store.client, courier)
     try:
-        DECODE[courier](body)
+        updates = DECODE[courier](body)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         log.warning("malformed %s callback from %s kept for replay (sha256 %s): %s", courier, remote, receipt, error)
         return problem(400, "callback-malformed", "Malformed callback", str(error), request)
+    received = datetime.fromtimestamp(int(fields["received_ms"]) / 1000, UTC)  # type: ignore[arg-type]
+    max_age = ctx.settings.dd_callback_max_age_hours
+    if updates and all(replayed(update, received, max_age) for update in updates):
+        # Kept (ingest sets it aside with the reason) but refused: an old payload sent again.
+        log.warning("refused %s callback from %s: older than %g h (sha256 %s)", courier, remote, max_age, receipt)
+        await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": "replayed: events too old"})
+        detail = f"Every event in it is older than {max_age:g} hours: an old payload sent again is not applied."
+        return problem(422, "callback-replayed", "Replayed callback", detail, request)
     return Response(ANSWER[courier], status_code=200)

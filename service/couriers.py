@@ -22,7 +22,7 @@ from workers.store import Principal
 class CourierHealth(Record, frozen=True, kw_only=True):
     couriers: list[BreakerView]
     concurrency: int  # bookings running or queued at one courier at a time
-    rejected_callbacks: dict[str, int]  # callbacks refused for failed authentication, per courier
+    rejected_callbacks: dict[str, int]  # callbacks refused (failed authentication, replays), per courier
     queues: dict[str, int]  # jobs waiting in each RQ queue
     callback_backlog: dict[str, int]  # callbacks stored and not yet applied, per courier
     last_callback: dict[str, datetime | None]  # when the courier's last callback was stored
@@ -39,7 +39,8 @@ class CourierHealth(Record, frozen=True, kw_only=True):
 def courier_health(principal: NamedDependency[Principal], state: State) -> CourierHealth:
     require(principal, "orders:read")
     ctx = context(state)
-    views = [Breaker(ctx.store.client, courier.value).view() for courier in Courier]
+    cooldown = ctx.settings.dd_breaker_cooldown_seconds
+    views = [Breaker(ctx.store.client, courier.value, cooldown=cooldown).view() for courier in Courier]
     client = ctx.store.client
     backlog: dict[str, int] = {}
     last: dict[str, datetime | None] = {}

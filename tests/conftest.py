@@ -41,6 +41,7 @@ def settings(embedded: EmbeddedStore) -> Settings:
         dd_dev_api_key=API_KEY,
         dd_dev_callback_secret=SECRET,
         dd_sandbox_port=18999,  # nothing listens: unit tests mock GHN with pytest-httpx
+        dd_callback_max_age_hours=0,  # fixtures carry fixed dates; the replay window has its own tests
     )
 
 

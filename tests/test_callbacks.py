@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import msgspec
 from litestar.testing import TestClient
 from pytest_httpx import HTTPXMock
@@ -191,6 +193,24 @@ def test_replay_reruns_stored_callbacks_idempotently(api: Client, ctx: Context) 
     assert replay_callbacks("ghn", since_ms=0) == 2
     assert api.get(f"/v1/orders/{order_id}/events").json() == before
     assert replay_callbacks("ghn", since_ms=10**13) == 0
+
+
+def test_a_replay_of_an_old_payload_is_refused_kept_and_never_applied(api: Client, ctx: Context) -> None:
+    ctx.settings = msgspec.structs.replace(ctx.settings, dd_callback_max_age_hours=72)
+    order_id = _booked_order(api, ctx)
+    now = datetime.now(UTC)
+    old = _callback(order_id, "callback_delivered.json", Time=(now - timedelta(hours=73)).isoformat())
+    fresh = _callback(order_id, "callback_create.json", Time=(now - timedelta(hours=71)).isoformat())
+    response = api.post("/v1/callbacks/ghn", content=old, params={"token": SECRET})
+    assert response.status_code == 422 and response.json()["type"].endswith("callback-replayed")
+    assert _post(api, fresh) == 200  # a scanner that synced a day late is not a replay
+    assert ingest_callbacks("ghn") == 2
+    events = api.get(f"/v1/orders/{order_id}/events").json()["events"]
+    assert [e["raw_status"] for e in events] == ["ready_to_pick"]
+    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"] == b"replayed: events older than 72 h" and aside[b"body"] == old  # kept for the operator
+    assert [f[b"why"] for _, f in ctx.store.client.xrange(keys.REJECTED_CALLBACKS)] == [b"replayed: events too old"]
+    assert ctx.store.rejected_counts() == {"ghn": 1}
 
 
 def test_a_consumer_that_died_leaves_entries_another_one_claims(api: Client, ctx: Context) -> None:

@@ -1,8 +1,7 @@
 """Crashes under load: while a centre creates orders and the couriers post callbacks, `kill -9` the api,
 a worker and the store (restarted from its AOF by `dev`), several times. Afterwards every acknowledged
-order is there and reached its courier, no courier shipment was made twice, nothing is stuck in our
-hands. (Orders whose last callbacks the couriers gave up on while we were down are filled in by
-polling; after a store crash that can wait for RQ to free the lookup slots: the count is printed.) Shortened for CI by
+order is there, was booked once and is delivered: a callback a courier gave up on while we were down
+is filled in by polling the quiet order (`DD_POLL_QUIET_SECONDS`, short here). Shortened for CI by
 DD_CRASH_ROUNDS (default 2 rounds of three kills); the counts are printed."""
 
 from __future__ import annotations
@@ -45,10 +44,15 @@ def _settle(system: System, orders: list[str], seconds: float) -> dict[str, str]
         for order_id in orders:
             if statuses.get(order_id) == "delivered":
                 continue
-            answer = system.api.get(f"/v1/orders/{order_id}")
+            try:
+                answer = system.api.get(f"/v1/orders/{order_id}")
+            except httpx.HTTPError:  # the api is still coming back from the last kill
+                break
+            if answer.status_code == 503:  # so is the store
+                break
             assert answer.status_code == 200, f"acknowledged order {order_id} is missing: {answer.text}"
             statuses[order_id] = answer.json()["status"]
-        if all(status == "delivered" for status in statuses.values()):
+        if len(statuses) == len(orders) and all(status == "delivered" for status in statuses.values()):
             break
         time.sleep(1.0)
     return statuses
@@ -62,6 +66,7 @@ def test_kill_9_of_api_worker_and_store_under_load_loses_nothing(tmp_path: Path)
         DD_SANDBOX_STEP_SECONDS="0.2",
         DD_COURIER_TIMEOUT_SECONDS="1",
         DD_DISPATCH_DEADLINE_SECONDS="3",
+        DD_POLL_QUIET_SECONDS="3",  # a callback the courier gave up on while we were down is polled for soon
     )
     system.start()
     acknowledged: list[str] = []
@@ -107,9 +112,7 @@ def test_kill_9_of_api_worker_and_store_under_load_loses_nothing(tmp_path: Path)
         stop.set()
         load.join(10)
     try:
-        # All usually deliver within 30 s of the last kill; the few a lost poll leaves at the courier would
-        # wait minutes for RQ (docs/RELIABILITY.md), so the wait is bounded and they are counted.
-        statuses = _settle(system, acknowledged, seconds=75)
+        statuses = _settle(system, acknowledged, seconds=120)
         sandbox = httpx.Client(base_url=f"http://127.0.0.1:{system.sandbox_port}", timeout=10)
         twice = {}
         for courier in COURIERS:
@@ -125,6 +128,7 @@ def test_kill_9_of_api_worker_and_store_under_load_loses_nothing(tmp_path: Path)
         assert not twice, twice
         stuck = [i for i, status in statuses.items() if status == "accepted"]
         assert not stuck, f"{len(stuck)} orders never reached their courier\n{system.log()}"
+        assert not at_courier, f"{len(at_courier)} orders stuck at the courier: {at_courier}\n{system.log()}"
         for order_id in delivered[:: max(1, len(delivered) // 20)]:  # a timeline that ends where the courier did
             events = system.api.get(f"/v1/orders/{order_id}/events").json()["events"]
             applied = [e["status"] for e in events if e["applied"]]

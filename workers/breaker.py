@@ -20,6 +20,7 @@ class BreakerView(Record, frozen=True, kw_only=True):
     consecutive_failures: int
     opened_at: float | None
     retry_at: float | None  # when a trial call will be let through
+    last_error: str | None = None  # what the last failed call met (never the courier's words about an order)
 
 
 class Breaker:
@@ -38,13 +39,14 @@ class Breaker:
         raw = {k.decode(): v.decode() for k, v in self.client.hgetall(self.key).items()}
         failures = int(raw.get("failures", 0))
         opened = float(raw["opened_at"]) if raw.get("opened_at") else None
+        last_error = raw.get("last_error")
         if opened is None:
             return BreakerView(courier=self.courier, state="closed", consecutive_failures=failures,
-                               opened_at=None, retry_at=None)  # fmt: skip
+                               opened_at=None, retry_at=None, last_error=last_error)  # fmt: skip
         retry_at = opened + self.cooldown
         state: State = "open" if now < retry_at else "half_open"
         return BreakerView(courier=self.courier, state=state, consecutive_failures=failures,
-                           opened_at=opened, retry_at=retry_at)  # fmt: skip
+                           opened_at=opened, retry_at=retry_at, last_error=last_error)  # fmt: skip
 
     def allow(self, now: float | None = None) -> bool:
         """May this call go to the courier? In half-open, only the one caller that wins the trial."""
@@ -64,8 +66,10 @@ class Breaker:
         if self.client.exists(self.key):
             self.client.delete(self.key, f"{self.key}:trial")
 
-    def failed(self, now: float | None = None) -> None:
+    def failed(self, now: float | None = None, why: str | None = None) -> None:
         now = time.time() if now is None else now
+        if why is not None:
+            self.client.hset(self.key, "last_error", why[:200])
         failures = int(self.client.hincrby(self.key, "failures", 1))
         was_open = self.client.hexists(self.key, "opened_at")
         if failures >= self.threshold or was_open:  # a failed trial opens it again, for a fresh cooldown

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import redis
 from redis.client import Pipeline
-from rq import Retry
+from rq import Retry, get_current_job
 from rq.rate_limit import RateLimit
 
 from contracts.couriers import build_shipment
@@ -61,11 +61,18 @@ def queue_booking(ctx: Context, order_id: str, centre_code: str, courier: str) -
     centre = ctx.config.centres.get(centre_code)
     account = centre.couriers.get(courier) if centre else None
     timeout = account.booking_seconds if account else BOOKING_TIMEOUT
-    enqueue_booking(ctx.store.client, order_id, courier, ctx.settings.dd_courier_concurrency, timeout)
+    waits = ctx.settings.dispatch_retry
+    retry = Retry(max=len(waits), interval=waits)
+    enqueue_booking(ctx.store.client, order_id, courier, ctx.settings.dd_courier_concurrency, timeout, retry)
 
 
 def enqueue_booking(
-    connection: redis.Redis, order_id: str, courier: str, concurrency: int, timeout: int = BOOKING_TIMEOUT
+    connection: redis.Redis,
+    order_id: str,
+    courier: str,
+    concurrency: int,
+    timeout: int = BOOKING_TIMEOUT,
+    retry: Retry = RETRY,
 ) -> None:
     """At most `concurrency` bookings run (or wait queued) at one courier at a time (RQ RateLimit)."""
     queue("dispatch", connection).enqueue_call(
@@ -75,7 +82,7 @@ def enqueue_booking(
         timeout=timeout,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
-        retry=RETRY,
+        retry=retry,
         rate_limit=RateLimit(f"courier-{courier}", concurrency),
     )
 
@@ -101,8 +108,10 @@ def dispatch_order(order_id: str) -> str:
             shipment = build_shipment(order, ctx.centre(order.centre))
         except (CourierRejected, ValueError) as problem:
             return _refused(order_id, order.courier, order.dispatch_attempts, f"configuration: {problem}")
-        breaker = Breaker(store.client, order.courier)
+        breaker = Breaker(store.client, order.courier, cooldown=ctx.settings.dd_breaker_cooldown_seconds)
         if not breaker.allow():
+            why = breaker.view().last_error or "failing"
+            _unavailable(order_id, f"{why} (circuit open: no calls until a trial succeeds)")
             raise CourierUnavailable(f"{order.courier} is failing: its circuit is open, retrying later")
         order = store.update_order(order_id, now=_now(), dispatch_attempts=order.dispatch_attempts + 1)
         try:
@@ -110,8 +119,9 @@ def dispatch_order(order_id: str) -> str:
             booking = client.find(order.id) if order.dispatch_attempts > 1 else None
             if booking is None:
                 booking = client.create(shipment)
-        except CourierUnavailable:
-            breaker.failed()
+        except CourierUnavailable as error:
+            breaker.failed(why=str(error))
+            _unavailable(order_id, str(error))
             raise
         except CourierRejected as refusal:
             breaker.succeeded()  # the courier answered: it is up, it just said no
@@ -141,6 +151,15 @@ def dispatch_order(order_id: str) -> str:
         )
         log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
         return "booked"
+
+
+def _unavailable(order_id: str, why: str) -> None:
+    """On the last try of a series, the order tells a clerk why it is not booked yet (the exceptions
+    queue shows it); the sweep starts a new series, and a booking clears it. Earlier tries say nothing:
+    a blip that the next try gets past needs no one."""
+    job = get_current_job()
+    if job is not None and not job.retries_left:
+        current().store.update_order(order_id, now=_now(), dispatch_error=f"not booked yet: {why}"[:1000])
 
 
 def _refused(order_id: str, courier: str, attempt: int, message: str) -> str:

@@ -18,7 +18,7 @@ from rq.rate_limit import RateLimit, RateLimitRegistry
 from rq.serializers import JSONSerializer
 
 from contracts.couriers import StatusUpdate
-from contracts.couriers.registry import DECODE
+from contracts.couriers.registry import DECODE, replayed
 from contracts.deadlines import quiet_after
 from contracts.events import Event, Source, contradicts, event_key
 from contracts.statuses import TERMINAL, Status
@@ -101,7 +101,8 @@ def _apply(
 
     Such a callback is quarantined, not dropped: couriers can call back before our create returns.
     """
-    store = current().store
+    ctx = current()
+    store = ctx.store
     waiting = False
     received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
     try:
@@ -110,6 +111,11 @@ def _apply(
         log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
         store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
         return True
+    max_age = ctx.settings.dd_callback_max_age_hours
+    if any(replayed(update, received, max_age) for update in updates):  # the api refused it (or the stale part)
+        log.warning("callback %s/%s has events older than %g h: set aside as a replay", courier, entry_id, max_age)
+        store.keep_orphan(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
+        updates = [update for update in updates if not replayed(update, received, max_age)]
     centres = fields.get(b"centres", b"").decode().split(",")
     for update in updates:
         order = store.order_for(courier, update.reference, update.tracking_code)

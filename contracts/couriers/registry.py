@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from contracts.config import CourierAccount
 from contracts.couriers import CallbackRequest, StatusUpdate, ghn, ghtk, viettelpost, vnpost
@@ -40,3 +41,10 @@ ANSWER: dict[str, dict[str, object]] = {
 
 # The courier names `/v1/callbacks/{courier}` accepts (the rest are 404).
 KNOWN = frozenset(AUTHENTICATE)
+
+
+def replayed(update: StatusUpdate, received: datetime, max_age_hours: float) -> bool:
+    """Is this event older than any courier's retries could deliver it? Then its callback is a replay
+    of an old payload (no courier signs a timestamp, couriers-vn.md §9), refused and never applied.
+    Polls are not judged by it: a lookup may return the whole history."""
+    return max_age_hours > 0 and received - update.event_time > timedelta(hours=max_age_hours)

@@ -26,6 +26,7 @@ class Chaos(msgspec.Struct, kw_only=True):
 
     latency_ms: int = 0  # added to every answer
     error_rate: float = 0.0  # share of create/lookup calls answered 503 (nothing created)
+    garbage_rate: float = 0.0  # share answered 200 with a proxy's HTML error page (nothing created)
     timeout_rate: float = 0.0  # share of creates that book, then answer only after `timeout_seconds`
     timeout_seconds: float = 15.0  # longer than the client's timeout: the answer is lost
     duplicate_rate: float = 0.0  # share of callbacks posted twice
@@ -36,6 +37,10 @@ class Chaos(msgspec.Struct, kw_only=True):
     # What a create with a reference that exists already does: couriers do not document it (VERIFY).
     # "accept" books again (the worst case, so the counts prove we never ask twice); "reject" refuses.
     duplicate_reference: Literal["accept", "reject"] = "accept"
+
+
+# What a courier's overloaded gateway or a captive proxy answers in place of JSON.
+_GARBAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 
 class SandboxCore:
@@ -60,12 +65,14 @@ class SandboxCore:
         await self.store.set("sbx:chaos", msgspec.json.encode(chaos))
 
     async def misbehave(self) -> Response[Any] | None:
-        """Latency always; a 503 sometimes (nothing done). The caller answers the returned response."""
+        """Latency always; a 503 or garbage sometimes (nothing done). The caller answers the returned response."""
         chaos = await self.chaos()
         if chaos.latency_ms:
             await asyncio.sleep(chaos.latency_ms / 1000)
         if self.random.random() < chaos.error_rate:
             return Response({"error": "sandbox: injected 503"}, status_code=503)
+        if self.random.random() < chaos.garbage_rate:
+            return Response(_GARBAGE, status_code=200, media_type="text/html")
         return None
 
     async def lose_answer(self) -> None:
