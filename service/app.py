@@ -12,6 +12,7 @@ from litestar import Litestar, Response, get
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
@@ -32,6 +33,7 @@ from service.documents_api import (
     stream_changes,
 )
 from service.exceptions import exception_queue
+from service.openapi import ExamplesJsonRenderPlugin
 from service.orders import OrderController, read_dossier
 from service.reports import ReportController
 from service.statements import StatementController
@@ -123,6 +125,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             version="1",
             path="/schema",
             description="Send dossiers and results between one-stop centres and citizens by post and courier.",
+            render_plugins=[ExamplesJsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
                 security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer", description="API key")}
             ),

@@ -11,6 +11,7 @@ import redis.asyncio
 from litestar import Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from vietnam_provinces import Province, ProvinceCode, Ward
@@ -160,7 +161,15 @@ async def _changes(pubsub: redis.asyncio.client.PubSub) -> AsyncIterator[ServerS
     tags=["orders"],
     summary="Server-sent events: `order` with id and status each time one of the centre's orders changes",
     security=BEARER,
-    responses=documented(401, 403, 422, 503),
+    responses={
+        200: ResponseSpec(
+            data_container=str,
+            media_type="text/event-stream",
+            description='One `event: order` per change, its data `{"id": ..., "status": ...}`; a comment every 15 s',
+            generate_examples=False,
+        ),
+        **documented(401, 403, 422, 503),
+    },
 )
 async def stream_changes(principal: NamedDependency[Principal], state: State) -> ServerSentEvent:
     require(principal, "orders:read")
