@@ -134,6 +134,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
         logging_config=None,
         request_max_body_size=settings.dd_max_body_bytes,
         before_send=[security_headers],
+        before_request=problems.unknown_query,
     )
     if ctx is not None:
         app.state.ctx = ctx  # given (tests): usable even by a client that skips the lifespan

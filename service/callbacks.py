@@ -38,6 +38,7 @@ CALLBACK_BYTES = 256_000  # a VNPost batch of hundreds of items fits; a courier 
     status_code=200,
     responses=documented(400, 401, 404, 422, 503),
     request_max_body_size=CALLBACK_BYTES,
+    opt={"any_query": True},  # couriers put their secrets and more in the query
 )
 async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
     if courier not in KNOWN:

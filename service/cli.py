@@ -21,7 +21,7 @@ from contracts.config import DEMO_CENTRE
 from contracts.couriers.registry import KNOWN
 from contracts.settings import Settings, settings_from
 from workers.embedded import EmbeddedStore, ensure_store
-from workers.store import SCOPES
+from workers.store import SCOPES, Principal
 
 log = logging.getLogger("dossier-dispatch")
 
@@ -120,7 +120,6 @@ def run_scheduler(settings: Settings) -> None:
 
 def create_key(centre: str, scopes: Sequence[str]) -> str:
     from workers.context import current
-    from workers.store import Principal
 
     secret = "dd_" + secrets.token_urlsafe(24)
     current().store.save_api_key(secret, Principal(centre=centre, scopes=tuple(sorted(set(scopes)))))
@@ -163,7 +162,6 @@ def run_dev(settings: Settings) -> int:
     settings = settings_from(env)
 
     from workers.context import current
-    from workers.store import Principal
 
     current().store.save_api_key(env["DD_DEV_API_KEY"], Principal(centre=DEMO_CENTRE))
     from workers.users import create_user
@@ -323,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "store":
             print(ensure_store(settings.dd_data_dir).url)
         case "keys":
-            print(create_key(args.centre, args.scope or ["orders:read", "orders:write"]))
+            print(create_key(args.centre, args.scope or list(Principal(centre=args.centre).scopes)))
         case "callbacks":
             from contracts.couriers import as_vietnam_time
             from workers.jobs import replay_callbacks

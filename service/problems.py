@@ -11,6 +11,7 @@ import redis
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.openapi import ResponseSpec
+from litestar.params import ParameterKwarg
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from contracts.errors import FieldError
@@ -60,6 +61,41 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
         )
         for code in codes
     }
+
+
+_NOT_QUERY = frozenset({"request", "state", "scope", "headers", "cookies", "query", "body", "data", "socket"})
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(handler: Any) -> frozenset[str]:
+    """The query parameters a route handler declares (its signature, as the OpenAPI document lists them)."""
+    names = _QUERY_NAMES.get(id(handler))
+    if names is None:
+        dependencies = set(handler.resolve_dependencies())
+        found = set()
+        for name, field in handler.parsed_fn_signature.parameters.items():
+            kwarg = field.kwarg_definition
+            if name in _NOT_QUERY or name in dependencies or not isinstance(kwarg, ParameterKwarg | None):
+                continue
+            if kwarg is None or not (kwarg.header or kwarg.cookie):
+                found.add(kwarg.query if kwarg is not None and kwarg.query else name)
+        names = _QUERY_NAMES[id(handler)] = frozenset(found)
+    return names
+
+
+async def unknown_query(request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | None:
+    """`?statuss=delivered` is a typo, not "every order": an API route refuses query parameters it does
+    not take, naming them (the courier callbacks, whose secrets travel in the query, are left alone)."""
+    handler = request.route_handler
+    if not request.query_params or not request.url.path.startswith("/v1/") or handler.opt.get("any_query"):
+        return None
+    known = _query_names(handler) | set(request.path_params)
+    unknown = sorted(set(request.query_params) - known)
+    if not unknown:
+        return None
+    params = [{"name": name, "reason": "not a parameter of this operation"} for name in unknown]
+    detail = f"Unknown query parameter: {', '.join(repr(name) for name in unknown)}."
+    return problem(422, "invalid-field", "Invalid request", detail, request, invalid_params=params)
 
 
 class ProblemError(Exception):

@@ -30,10 +30,10 @@ def test_keys_create_finds_the_running_embedded_store(embedded: EmbeddedStore, c
     assert ctx.store.client.keys(f"*{key}*") == []  # stored as a digest, never as the key itself
 
 
-def test_keys_default_to_read_and_write(embedded: EmbeddedStore, ctx: Context) -> None:
+def test_keys_default_to_orders_and_webhooks_as_the_help_says(embedded: EmbeddedStore, ctx: Context) -> None:
     key = _cli("keys", "create", "--centre", "DEMO", env={**os.environ, "REDIS_URL": embedded.url})
     principal, _used = ctx.store.principal(key)
-    assert principal is not None and principal.scopes == ("orders:read", "orders:write")
+    assert principal is not None and principal.scopes == ("orders:read", "orders:write", "webhooks:manage")
 
 
 def test_callbacks_replay_runs_against_the_running_store(embedded: EmbeddedStore, ctx: Context) -> None:

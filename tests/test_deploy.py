@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,16 @@ def test_compose_has_durable_valkey_and_one_worker_per_queue() -> None:
     assert workers == {f"worker-{q}": ["worker", q] for q in QUEUES}
     assert services["api"]["command"] == ["api"] and services["scheduler"]["command"] == ["scheduler"]
     assert services["api"]["environment"]["REDIS_URL"].startswith("redis://valkey:")
+
+
+def test_compose_passes_every_secret_the_mounted_config_reads() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    mounted = [v.split(":")[0] for v in compose["services"]["api"]["volumes"] if v.endswith("config.toml:ro")]
+    config = (ROOT / mounted[0]).read_text()
+    # Only the lines in force: a commented-out option needs no variable.
+    needed = {m for line in config.splitlines() if not line.lstrip().startswith("#")
+              for m in re.findall(r'"env:([A-Z0-9_]+)"', line.split("#")[0])}  # fmt: skip
+    assert needed and needed <= set(compose["services"]["api"]["environment"]), needed
 
 
 def test_ci_runs_the_readme_test_command() -> None:

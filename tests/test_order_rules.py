@@ -255,6 +255,11 @@ def test_scopes_limit_what_a_key_may_do(api: Client, ctx: Context) -> None:
     assert api.get(f"/v1/orders/{order_id}", headers=reader).status_code == 200
     assert api.get(f"/v1/orders/{order_id}", headers=writer).status_code == 403
     assert api.get(f"/v1/orders/{order_id}", headers=root).status_code == 200  # admin sees every centre
+    listed = api.get("/v1/orders", params={"centre": DEMO_CENTRE}, headers=root).json()["orders"]
+    assert [order["id"] for order in listed] == [order_id]  # one centre at a time
+    refused = api.get("/v1/orders", headers=root)
+    assert refused.status_code == 422 and refused.json()["invalid_params"][0]["name"] == "centre"
+    assert api.get("/v1/orders", params={"centre": "OTHER"}).status_code == 422  # a centre's key: its own only
 
 
 def test_deadlines_follow_the_courier_acceptance_and_failed_attempts(api: Client, ctx: Context) -> None:

@@ -141,3 +141,11 @@ def test_bad_cursor_is_a_problem_not_a_crash(api: Client) -> None:
     response = api.get("/v1/orders", params={"cursor": "not-a-number"})
     assert response.status_code == 422
     assert response.json()["invalid_params"][0]["name"] == "cursor"
+
+
+def test_an_unknown_query_parameter_is_refused_naming_it(api: Client) -> None:
+    response = api.get("/v1/orders", params={"statuss": "delivered", "limit": 5})
+    assert response.status_code == 422
+    assert response.json()["invalid_params"] == [{"name": "statuss", "reason": "not a parameter of this operation"}]
+    assert api.get("/v1/orders", params={"status": "delivered", "limit": 5}).status_code == 200
+    assert api.get("/v1/reports/monthly", params={"month": "2026-11", "lang": "vi"}).status_code == 200

@@ -70,6 +70,13 @@ DELIVERY_FAILURE_REASONS: dict[str, str] = {
     "GHN-DFC1A6": "staff incident",
     "GHN-DCD1A3": "damaged in transit",
 }
+# §2.8 lists these codes with no meanings (and writes the prefix on the first only), so each gets the
+# generic text of its group rather than a guessed one. VERIFY the meanings with GHN. The status they come
+# with, return_fail, maps through STATUS alone.
+RETURN_FAILURE_REASONS: dict[str, str] = {
+    code: "return attempt failed"
+    for code in ("GHN-RFE0A0", "GHN-RFE0A1", "GHN-RFE0A3", "GHN-RFE0A4", "GHN-RFE0A5", "GHN-RFE0A6")
+}
 # The highest insurance_value GHN takes, per community code (couriers-vn.md §2.3, VERIFY with GHN).
 INSURANCE_LIMIT = 5_000_000
 _PICKUP_PHASE = frozenset({"ready_to_pick", "picking", "money_collect_picking"})
@@ -291,6 +298,7 @@ def status_update(callback: Callback) -> StatusUpdate:
         callback.Reason
         or PICKUP_FAILURE_REASONS.get(callback.ReasonCode)
         or DELIVERY_FAILURE_REASONS.get(callback.ReasonCode)
+        or RETURN_FAILURE_REASONS.get(callback.ReasonCode)
     )
     status = map_status(callback.Status, callback.ReasonCode) if documented else None
     partial = callback.IsPartialReturn or bool(callback.PartialReturnCode)
