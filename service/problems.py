@@ -11,7 +11,7 @@ import redis
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.openapi import ResponseSpec
-from litestar.params import ParameterKwarg
+from litestar.params import CookieParameter, HeaderParameter, ParameterKwarg, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from contracts.errors import FieldError
@@ -77,8 +77,12 @@ def _query_names(handler: Any) -> frozenset[str]:
             kwarg = field.kwarg_definition
             if name in _NOT_QUERY or name in dependencies or not isinstance(kwarg, ParameterKwarg | None):
                 continue
-            if kwarg is None or not (kwarg.header or kwarg.cookie):
-                found.add(kwarg.query if kwarg is not None and kwarg.query else name)
+            if isinstance(kwarg, HeaderParameter | CookieParameter | PathParameter):
+                continue
+            if kwarg is None:
+                found.add(name)
+            elif not (kwarg.header or kwarg.cookie):  # a plain Parameter(query=...) or a QueryParameter(name=...)
+                found.add(kwarg.query or (kwarg.name if isinstance(kwarg, QueryParameter) else None) or name)
         names = _QUERY_NAMES[id(handler)] = frozenset(found)
     return names
 

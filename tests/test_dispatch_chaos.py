@@ -30,6 +30,7 @@ def test_every_order_is_booked_exactly_once_through_faults_and_a_killed_worker(t
     try:
         sandbox = httpx.Client(base_url=f"http://127.0.0.1:{system.sandbox_port}", timeout=10)
         couriers = [c for c in COURIERS if sandbox.get(f"/_sandbox/shipments/{c}").status_code == 200]
+        assert couriers == COURIERS  # all four sandboxes answer
         chaos = {"error_rate": 0.1, "timeout_rate": 0.05, "timeout_seconds": 2.5, "duplicate_rate": 0.1,
                  "reorder_rate": 0.1, "duplicate_reference": "accept"}  # fmt: skip
         assert sandbox.put("/_sandbox/chaos", json=chaos).status_code == 200

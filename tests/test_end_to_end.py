@@ -41,12 +41,23 @@ def test_kill_9_of_everything_loses_no_acknowledged_order(system: System) -> Non
     delivered = system.api.post("/v1/orders", json=order_body()).json()["id"]
     system.wait_for(delivered, "delivered")
     acknowledged = [system.api.post("/v1/orders", json=order_body()).json() for _ in range(20)]
+    time.sleep(0.5)  # some are booked or further along when everything dies
+
+    def timeline(order_id: str) -> list[tuple[str, str]]:
+        events = system.api.get(f"/v1/orders/{order_id}/events").json()["events"]
+        return [(event["raw_status"], event["event_time"]) for event in events]
+
+    reached = {order_id: timeline(order_id) for order_id in [delivered, *(o["id"] for o in acknowledged)]}
     system.kill_9()
     assert not system.group_alive()
     system.start()
     assert system.wait_for(delivered, "delivered", seconds=5)["tracking_code"]
-    for order in acknowledged:  # every one is there, and the restarted workers finish the job
+    for order_id, before in reached.items():  # every one is there, with every step it had reached
+        after = timeline(order_id)
+        assert set(before) <= set(after), (order_id, before, after)
+    for order in acknowledged:  # and the restarted workers finish the job
         system.wait_for(order["id"], "delivered", seconds=90)
+    assert sum(1 for steps in reached.values() if steps) >= 2  # the snapshot held more than empty timelines
 
 
 def test_sigterm_stops_every_child(system: System) -> None:

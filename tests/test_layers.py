@@ -11,6 +11,8 @@ ROOT = Path(__file__).parent.parent
 
 
 def test_contracts_imports_no_io_library() -> None:
+    # The legacy-address library, loaded on first use, brings requests and geopy with it (it can geocode
+    # over the network); tests/test_legacy_addresses.py runs every conversion with sockets refused.
     probe = (
         "import sys, pkgutil, importlib, contracts\n"
         "for m in pkgutil.walk_packages(contracts.__path__, 'contracts.'): importlib.import_module(m.name)\n"

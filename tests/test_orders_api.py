@@ -149,3 +149,20 @@ def test_an_unknown_query_parameter_is_refused_naming_it(api: Client) -> None:
     assert response.json()["invalid_params"] == [{"name": "statuss", "reason": "not a parameter of this operation"}]
     assert api.get("/v1/orders", params={"status": "delivered", "limit": 5}).status_code == 200
     assert api.get("/v1/reports/monthly", params={"month": "2026-11", "lang": "vi"}).status_code == 200
+
+
+def test_the_query_parameters_taken_are_those_the_document_lists(api: Client) -> None:
+    from service.problems import _query_names
+
+    document = api.get("/schema/openapi.json").json()
+    checked = 0
+    for route in api.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in handler.http_methods - {"OPTIONS", "HEAD"}:
+                operation = document["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is None or handler.opt.get("any_query"):
+                    continue
+                listed = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+                assert _query_names(handler) - set(route.path_parameters) == listed, (method, route.path_format)
+                checked += 1
+    assert checked > 30
