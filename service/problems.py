@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from typing import Any
 
 import msgspec
@@ -64,12 +65,13 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
 
 
 _NOT_QUERY = frozenset({"request", "state", "scope", "headers", "cookies", "query", "body", "data", "socket"})
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+# Per handler object (weakly: an id() could be reused by the next app's handler once this one is gone).
+_QUERY_NAMES: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def _query_names(handler: Any) -> frozenset[str]:
     """The query parameters a route handler declares (its signature, as the OpenAPI document lists them)."""
-    names = _QUERY_NAMES.get(id(handler))
+    names = _QUERY_NAMES.get(handler)
     if names is None:
         dependencies = set(handler.resolve_dependencies())
         found = set()
@@ -83,7 +85,7 @@ def _query_names(handler: Any) -> frozenset[str]:
                 found.add(name)
             elif not (kwarg.header or kwarg.cookie):  # a plain Parameter(query=...) or a QueryParameter(name=...)
                 found.add(kwarg.query or (kwarg.name if isinstance(kwarg, QueryParameter) else None) or name)
-        names = _QUERY_NAMES[id(handler)] = frozenset(found)
+        names = _QUERY_NAMES[handler] = frozenset(found)
     return names
 
 

@@ -12,6 +12,7 @@ from rq.serializers import JSONSerializer
 
 from contracts.statuses import Status
 from tests.conftest import fixture, order_body
+from workers import keys
 from workers.context import Context
 from workers.couriers import CourierUnavailable
 from workers.dispatch import dispatch_order
@@ -117,10 +118,13 @@ def test_sweeper_requeues_an_order_whose_job_was_lost(api: Client, ctx: Context)
 
     order_id = _create(api)
     dispatch = queue("dispatch", ctx.store.client)
-    dispatch.empty()  # RQ lost the job
-    assert sweep(now=0) == 0  # not overdue yet
-    assert dispatch.count == 0
-    assert sweep(now=10**10) == 1
+    dispatch.empty()  # RQ lost the admission job: the order still waits in the admission queue
+    assert sweep(now=0) == 0  # not overdue yet...
+    assert [j.func_name for j in dispatch.get_jobs()] == ["workers.dispatch.admit_orders"]  # ...but re-drained
+    dispatch.empty()
+    ctx.store.client.lpop(keys.ADMIT)  # an admission popped it, and its worker died before queueing the booking
+    assert sweep(now=0) == 0 and dispatch.count == 0
+    assert sweep(now=10**10) == 1  # overdue and no job holds it
     assert [list(j.args) for j in dispatch.get_jobs()] == [[order_id]]
 
 
@@ -142,14 +146,15 @@ def test_a_job_that_read_before_another_booked_does_not_book_again(
 def test_the_orders_own_transaction_admits_it_and_admission_queues_a_rate_limited_booking(
     api: Client, ctx: Context
 ) -> None:
-    from workers.dispatch import admit_order
+    from workers.dispatch import admit_orders
 
-    order_id = _create(api)
+    order_id, other = _create(api), _create(api)
     dispatch = queue("dispatch", ctx.store.client)
-    assert [j.id for j in dispatch.get_jobs()] == [f"admit-{order_id}"]
+    assert ctx.store.client.lrange(keys.ADMIT, 0, -1) == [order_id.encode(), other.encode()]
+    assert [j.func_name for j in dispatch.get_jobs()] == ["workers.dispatch.admit_orders"]  # one for both
     dispatch.empty()
-    assert admit_order(order_id) == "queued"
-    [booking] = dispatch.get_jobs()
+    assert admit_orders() == 2 and ctx.store.client.llen(keys.ADMIT) == 0
+    booking, _other = dispatch.get_jobs()
     assert (booking.id, booking.rate_limit_key, booking.rate_limit_concurrency) == (
         f"dispatch-{order_id}",
         "courier-ghn",
@@ -268,13 +273,13 @@ def test_an_escaped_not_found_still_reads_as_not_found(api: Client, ctx: Context
 
 
 def test_the_sweep_requeues_a_job_whose_worker_died_mid_booking(api: Client, ctx: Context) -> None:
-    from workers.dispatch import admit_order
+    from workers.dispatch import admit_orders
     from workers.jobs import sweep
 
     order_id = _create(api)
     dispatch = queue("dispatch", ctx.store.client)
     dispatch.empty()
-    admit_order(order_id)
+    admit_orders()
     booking = dispatch.fetch_job(f"dispatch-{order_id}")
     assert booking is not None
     dispatch.remove(booking)  # popped by a worker...

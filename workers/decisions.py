@@ -17,7 +17,7 @@ from contracts.statuses import Status
 from workers import audit, keys
 from workers.context import Context
 from workers.couriers import CourierRejected
-from workers.dispatch import enqueue_dispatch
+from workers.dispatch import enqueue_dispatch, kick_admission
 from workers.store import UnknownOrder
 
 Decision = Literal["cancel", "redeliver", "return", "release", "reroute"]
@@ -133,6 +133,7 @@ def reroute(ctx: Context, order_id: str, courier: str, by: str) -> Order:
         message = f"re-routed to {courier} as {fresh.id}" + (", once the cancel is confirmed" if booked else "")
         _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="done", message=message))
         store.make_durable()
+        kick_admission(store.client)
         return fresh
     finally:
         store.client.delete(lock)
@@ -159,6 +160,7 @@ def release_replacements(ctx: Context, now: datetime) -> int:
                 pipe.zrem(keys.REPLACEMENTS, order_id)
 
             store.update_order(new_id, now=now, on_hold=False, also=queue_dispatch)
+            kick_admission(store.client)
             released += 1
         elif first.status not in DECISIONS["cancel"]:
             store.client.zrem(keys.REPLACEMENTS, new_id)
@@ -185,6 +187,7 @@ def _carry_out(ctx: Context, order: Order, decision: Decision, now: datetime) ->
 
         # Two clerks releasing at once: the second finds nothing to change, so nothing is queued twice.
         store.update_order(order.id, now=now, on_hold=False, also=queue_dispatch)
+        kick_admission(store.client)
         return "queued for dispatch"
     if order.status not in DECISIONS[decision]:
         raise DecisionRefused(f"an order in {order.status.value!r} cannot be given {decision!r}")

@@ -31,21 +31,53 @@ def _now() -> datetime:
 
 
 def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline | None = None) -> None:
-    """The order's first job, written in the order's own MULTI/EXEC (DESIGN.md rule 2).
+    """The order's first job, written in the order's own MULTI/EXEC (DESIGN.md rule 2): its entry in the
+    admission queue. An `admit_orders` job drains the queue in batches and queues each order's booking
+    job (RQ refuses a rate-limited job inside a pipeline, and an RQ job per order just to admit it cost
+    ~4.5 ms of a worker's time: perf-limits.md §5). The caller kicks the drain after its transaction;
+    the sweep kicks it too, so an order whose kick was lost waits one sweep at most."""
+    (pipeline if pipeline is not None else connection).rpush(keys.ADMIT, order_id)
 
-    RQ refuses a rate-limited job inside a pipeline, so this job only admits the order: it queues
-    the rate-limited booking job, which may wait for a free slot at its courier.
-    """
+
+def kick_admission(connection: redis.Redis) -> None:
+    """Queue an admission job unless one is queued already (the kick key says so)."""
+    if connection.set(keys.ADMIT_KICK, 1, nx=True, ex=60):
+        enqueue_admission(connection)
+
+
+def enqueue_admission(connection: redis.Redis) -> None:
     queue("dispatch", connection).enqueue_call(
-        "workers.dispatch.admit_order",
-        args=(order_id,),
-        job_id=f"admit-{order_id}",
-        timeout=30,
+        "workers.dispatch.admit_orders",
+        timeout=300,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
-        retry=RETRY,
-        pipeline=pipeline,
+        retry=Retry(max=3, interval=[5, 30, 120]),
     )
+
+
+ADMIT_BATCH = 200
+ADMIT_PASSES = 50  # batches per job; then the job queues its successor
+
+
+def admit_orders() -> int:
+    """Admit the queued orders, batch after batch until the queue is empty; returns how many.
+
+    Each id is popped once (concurrent jobs never admit the same order); one that a killed worker popped
+    and never admitted is still `accepted` with its deadline, and the sweep books it (DESIGN.md rule 3).
+    """
+    ctx = current()
+    client = ctx.store.client
+    total = 0
+    for _ in range(ADMIT_PASSES):
+        client.delete(keys.ADMIT_KICK)  # from here on, a new order queues a new job
+        batch = client.lpop(keys.ADMIT, ADMIT_BATCH) or []
+        for member in batch:  # type: ignore[union-attr]
+            admit_order(member.decode())
+        total += len(batch)  # type: ignore[arg-type]
+        if len(batch) < ADMIT_BATCH:  # type: ignore[arg-type]
+            return total
+    kick_admission(client)  # more may be waiting
+    return total
 
 
 def admit_order(order_id: str) -> str:

@@ -26,7 +26,7 @@ from workers import audit, keys, retention, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
 from workers.decisions import release_replacements
-from workers.dispatch import queue_booking
+from workers.dispatch import enqueue_admission, queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
 
@@ -283,7 +283,7 @@ def sweep(now: float | None = None) -> int:
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
         # A job RQ still holds (queued, running, waiting for a slot or for its retry) is not lost:
         # enqueueing it again would skip its backoff and run two copies.
-        if any(_pending(store.client, f"{prefix}-{order_id}", now) for prefix in ("admit", "dispatch")):
+        if store.client.lpos(keys.ADMIT, order_id) is not None or _pending(store.client, f"dispatch-{order_id}", now):
             continue
         queue_booking(ctx, order_id, order.centre, order.courier)
         requeued += 1
@@ -298,6 +298,8 @@ def sweep(now: float | None = None) -> int:
         registry.cleanup()
     audit.seal(store.client)
     retention.hourly(ctx, datetime.fromtimestamp(now, UTC))
+    if store.client.llen(keys.ADMIT):
+        enqueue_admission(store.client)  # orders whose kick or admission job was lost
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
         release_quarantine(courier, int(now * 1000))

@@ -53,6 +53,10 @@ def ingest_kick(courier: str) -> str:
     return f"{PREFIX}:callbacks:{courier}:kick"
 
 
+ADMIT = f"{PREFIX}:admit"  # order ids waiting to be admitted: each order's first job (DESIGN.md rule 2)
+ADMIT_KICK = f"{PREFIX}:admit:kick"  # set while an admission job is queued: the next order need not queue one
+
+
 def active(courier: str) -> str:
     """Orders booked at a courier and not finished, scored by their last change (epoch seconds)."""
     return f"{PREFIX}:active:{courier}"
