@@ -15,7 +15,7 @@ from tests.conftest import fixture, order_body
 from workers import keys
 from workers.context import Context
 from workers.couriers import CourierUnavailable
-from workers.dispatch import dispatch_order
+from workers.dispatch import booking_job, dispatch_order
 from workers.queues import queue
 
 Client = TestClient  # type: ignore[type-arg]
@@ -125,7 +125,7 @@ def test_sweeper_requeues_an_order_whose_job_was_lost(api: Client, ctx: Context)
     ctx.store.client.lpop(keys.ADMIT)  # an admission popped it, and its worker died before queueing the booking
     assert sweep(now=0) == 0 and dispatch.count == 0
     assert sweep(now=10**10) == 1  # overdue and no job holds it
-    assert [list(j.args) for j in dispatch.get_jobs()] == [[order_id]]
+    assert [list(j.args) for j in dispatch.get_jobs()] == [[[order_id]]]
 
 
 def test_a_job_that_read_before_another_booked_does_not_book_again(
@@ -154,12 +154,13 @@ def test_the_orders_own_transaction_admits_it_and_admission_queues_a_rate_limite
     assert [j.func_name for j in dispatch.get_jobs()] == ["workers.dispatch.admit_orders"]  # one for both
     dispatch.empty()
     assert admit_orders() == 2 and ctx.store.client.llen(keys.ADMIT) == 0
-    booking, _other = dispatch.get_jobs()
-    assert (booking.id, booking.rate_limit_key, booking.rate_limit_concurrency) == (
-        f"dispatch-{order_id}",
+    [booking] = dispatch.get_jobs()  # one job books both (same centre, same courier)
+    assert (list(booking.args), booking.rate_limit_key, booking.rate_limit_concurrency) == (
+        [[order_id, other]],
         "courier-ghn",
         ctx.settings.dd_courier_concurrency,
     )
+    assert booking_job(ctx.store.client, order_id) == booking_job(ctx.store.client, other) == booking.id
 
 
 def test_an_open_circuit_stops_calls_to_a_failing_courier_until_its_cooldown(
@@ -206,7 +207,7 @@ def test_the_sweep_leaves_a_job_waiting_for_its_retry_alone(api: Client, ctx: Co
     httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
     worker = SimpleWorker([queue("dispatch", ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
     worker.work(burst=True)  # admission, then the booking, which fails and is scheduled for a retry
-    assert ctx.store.client.hget(f"rq:job:dispatch-{order_id}", "status") == b"scheduled"
+    assert ctx.store.client.hget(f"rq:job:{booking_job(ctx.store.client, order_id)}", "status") == b"scheduled"
     assert sweep(now=10**10) == 0  # re-enqueueing would skip the backoff and run two copies
     assert queue("dispatch", ctx.store.client).count == 0
 
@@ -280,13 +281,13 @@ def test_the_sweep_requeues_a_job_whose_worker_died_mid_booking(api: Client, ctx
     dispatch = queue("dispatch", ctx.store.client)
     dispatch.empty()
     admit_orders()
-    booking = dispatch.fetch_job(f"dispatch-{order_id}")
+    booking = dispatch.fetch_job(booking_job(ctx.store.client, order_id) or "")
     assert booking is not None
     dispatch.remove(booking)  # popped by a worker...
     ctx.store.client.hset(booking.key, mapping={"status": "started", "started_at": "2026-01-01T00:00:00.000000Z"})
     # ...that was killed: the hash still says `started`, long past the job's own timeout.
     assert sweep(now=10**10) == 1
-    assert f"dispatch-{order_id}" in dispatch.get_job_ids()
+    assert booking_job(ctx.store.client, order_id) in dispatch.get_job_ids()  # a new one
 
 
 def test_the_sweep_requeues_a_retry_the_store_lost(api: Client, ctx: Context, httpx_mock: HTTPXMock) -> None:
@@ -298,5 +299,25 @@ def test_the_sweep_requeues_a_retry_the_store_lost(api: Client, ctx: Context, ht
     httpx_mock.add_response(url=f"{GHN}/create", status_code=503)
     worker = SimpleWorker([queue("dispatch", ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
     worker.work(burst=True)
-    ctx.store.client.zrem("rq:scheduled:dispatch", f"dispatch-{order_id}")
+    ctx.store.client.zrem("rq:scheduled:dispatch", booking_job(ctx.store.client, order_id) or "")
     assert sweep(now=10**10) == 1
+
+
+def test_one_job_books_several_orders_and_a_failure_retries_only_what_is_left(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.dispatch import dispatch_orders, enqueue_booking
+
+    first, second = _create(api), _create(api)
+    enqueue_booking(ctx.store.client, [first, second], "ghn", concurrency=8)
+    httpx_mock.add_response(url=f"{GHN}/create", status_code=503)  # the first try of the first order
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    with pytest.raises(CourierUnavailable):  # RQ retries the job...
+        dispatch_orders([first, second])
+    assert ctx.store.get_order(second).status is Status.BOOKED  # ...the second was booked meanwhile
+    assert booking_job(ctx.store.client, first) is not None and booking_job(ctx.store.client, second) is None
+    httpx_mock.add_response(url=f"{GHN}/detail-by-client-code", status_code=400,
+                            content=fixture("ghn", "detail_not_found.json"))  # fmt: skip
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    assert dispatch_orders([first, second]) == {first: "booked", second: "nothing to do"}
+    assert ctx.store.client.hlen(keys.BOOKING_JOBS) == 0

@@ -57,6 +57,7 @@ def enqueue_admission(connection: redis.Redis) -> None:
 
 ADMIT_BATCH = 200
 ADMIT_PASSES = 50  # batches per job; then the job queues its successor
+BOOK_BATCH = 10  # orders one booking job books, one after another (an RQ job costs a worker ~4.5 ms)
 
 
 def admit_orders() -> int:
@@ -70,53 +71,76 @@ def admit_orders() -> int:
     total = 0
     for _ in range(ADMIT_PASSES):
         client.delete(keys.ADMIT_KICK)  # from here on, a new order queues a new job
-        batch = client.lpop(keys.ADMIT, ADMIT_BATCH) or []
-        for member in batch:  # type: ignore[union-attr]
-            admit_order(member.decode())
-        total += len(batch)  # type: ignore[arg-type]
-        if len(batch) < ADMIT_BATCH:  # type: ignore[arg-type]
+        batch = [member.decode() for member in client.lpop(keys.ADMIT, ADMIT_BATCH) or []]  # type: ignore[union-attr]
+        ready: dict[tuple[str, str], list[str]] = {}
+        for order, _events in ctx.store.load(batch).values():
+            if order.status is Status.ACCEPTED and not order.on_hold:
+                ready.setdefault((order.centre, order.courier), []).append(order.id)
+        for (centre, courier), ids in ready.items():
+            for at in range(0, len(ids), BOOK_BATCH):
+                queue_booking(ctx, ids[at : at + BOOK_BATCH], centre, courier)
+        total += len(batch)
+        if len(batch) < ADMIT_BATCH:
             return total
     kick_admission(client)  # more may be waiting
     return total
 
 
-def admit_order(order_id: str) -> str:
-    ctx = current()
-    order = ctx.store.get_order(order_id)
-    if order is None or order.status is not Status.ACCEPTED or order.on_hold:
-        return "nothing to do"
-    queue_booking(ctx, order_id, order.centre, order.courier)
-    return "queued"
-
-
-def queue_booking(ctx: Context, order_id: str, centre_code: str, courier: str) -> None:
+def queue_booking(ctx: Context, order_ids: list[str], centre_code: str, courier: str) -> None:
     centre = ctx.config.centres.get(centre_code)
     account = centre.couriers.get(courier) if centre else None
-    timeout = account.booking_seconds if account else BOOKING_TIMEOUT
+    timeout = (account.booking_seconds if account else BOOKING_TIMEOUT) * len(order_ids)
     waits = ctx.settings.dispatch_retry
     retry = Retry(max=len(waits), interval=waits)
-    enqueue_booking(ctx.store.client, order_id, courier, ctx.settings.dd_courier_concurrency, timeout, retry)
+    enqueue_booking(ctx.store.client, order_ids, courier, ctx.settings.dd_courier_concurrency, timeout, retry)
 
 
 def enqueue_booking(
     connection: redis.Redis,
-    order_id: str,
+    order_ids: list[str],
     courier: str,
     concurrency: int,
     timeout: int = BOOKING_TIMEOUT,
     retry: Retry = RETRY,
 ) -> None:
-    """At most `concurrency` bookings run (or wait queued) at one courier at a time (RQ RateLimit)."""
+    """One job books `order_ids` (all at one courier); at most `concurrency` such jobs run (or wait
+    queued) at one courier at a time (RQ RateLimit). `dd:booking` names each order's job, for the sweep."""
+    job_id = f"dispatch-{uuid.uuid4().hex}"
     queue("dispatch", connection).enqueue_call(
-        "workers.dispatch.dispatch_order",
-        args=(order_id,),
-        job_id=f"dispatch-{order_id}",
+        "workers.dispatch.dispatch_orders",
+        args=(order_ids,),
+        job_id=job_id,
         timeout=timeout,
         result_ttl=0,
         failure_ttl=7 * 24 * 3600,
         retry=retry,
         rate_limit=RateLimit(f"courier-{courier}", concurrency),
     )
+    connection.hset(keys.BOOKING_JOBS, mapping=dict.fromkeys(order_ids, job_id))
+
+
+def booking_job(connection: redis.Redis, order_id: str) -> str | None:
+    """The id of the job that books this order, if one was queued."""
+    job_id = connection.hget(keys.BOOKING_JOBS, order_id)
+    return job_id.decode() if job_id else None
+
+
+def dispatch_orders(order_ids: list[str]) -> dict[str, str]:
+    """Book each order (one courier's); if the courier was unavailable for any, fail the job so that RQ
+    retries it after its wait: the orders booked meanwhile are then "nothing to do"."""
+    outcomes: dict[str, str] = {}
+    unavailable: CourierUnavailable | None = None
+    for order_id in order_ids:
+        try:
+            outcomes[order_id] = dispatch_order(order_id)
+        except CourierUnavailable as error:
+            outcomes[order_id], unavailable = "unavailable", error
+    done = [order_id for order_id, outcome in outcomes.items() if outcome != "unavailable"]
+    if done:
+        current().store.client.hdel(keys.BOOKING_JOBS, *done)
+    if unavailable is not None:
+        raise unavailable
+    return outcomes
 
 
 def dispatch_order(order_id: str) -> str:

@@ -26,7 +26,7 @@ from workers import audit, keys, retention, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
 from workers.decisions import release_replacements
-from workers.dispatch import enqueue_admission, queue_booking
+from workers.dispatch import booking_job, enqueue_admission, queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
 
@@ -279,13 +279,17 @@ def sweep(now: float | None = None) -> int:
         order = store.get_order(order_id)
         if order is None or order.status is not Status.ACCEPTED:
             store.client.zrem(keys.DUE, order_id)
+            store.client.hdel(keys.BOOKING_JOBS, order_id)
             continue
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
         # A job RQ still holds (queued, running, waiting for a slot or for its retry) is not lost:
         # enqueueing it again would skip its backoff and run two copies.
-        if store.client.lpos(keys.ADMIT, order_id) is not None or _pending(store.client, f"dispatch-{order_id}", now):
+        if store.client.lpos(keys.ADMIT, order_id) is not None:
             continue
-        queue_booking(ctx, order_id, order.centre, order.courier)
+        job_id = booking_job(store.client, order_id)
+        if job_id is not None and _pending(store.client, job_id, now):
+            continue
+        queue_booking(ctx, [order_id], order.centre, order.courier)
         requeued += 1
     due = store.client.zcount(keys.WH_DUE, "-inf", now) + store.client.zcount(keys.NOTICE_DUE, "-inf", now)
     if due or store.client.zcard(keys.WH_FANOUT):

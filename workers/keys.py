@@ -54,6 +54,7 @@ def ingest_kick(courier: str) -> str:
 
 
 ADMIT = f"{PREFIX}:admit"  # order ids waiting to be admitted: each order's first job (DESIGN.md rule 2)
+BOOKING_JOBS = f"{PREFIX}:booking"  # order id -> the RQ job that books it (one job books several orders)
 ADMIT_KICK = f"{PREFIX}:admit:kick"  # set while an admission job is queued: the next order need not queue one
 
 
