@@ -117,7 +117,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             StatementController,
             health,
         ],
-        dependencies={"principal": Provide(authenticate, sync_to_thread=True)},
+        dependencies={"principal": Provide(authenticate)},
         exception_handlers=handlers,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(

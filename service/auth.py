@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import anyio.to_thread
 from litestar import Request
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -45,12 +46,12 @@ def client_address(request: Request, ctx: Context) -> str:  # type: ignore[type-
     return peer
 
 
-def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
+async def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
     """An API key (`Authorization: Bearer`), else a console session cookie, which must send its CSRF
     token in `X-CSRF-Token` with every request that changes something."""
     header = request.headers.get("authorization", "")
     if not header and SESSION_COOKIE in request.cookies:
-        found = users.session(context(state).store, request.cookies[SESSION_COOKIE])
+        found = await anyio.to_thread.run_sync(users.session, context(state).store, request.cookies[SESSION_COOKIE])
         if found is None:
             raise NotAuthorizedException("The session has ended; sign in again.")
         if request.method not in SAFE_METHODS and not users.csrf_ok(found, request.headers.get(CSRF_HEADER)):
@@ -61,7 +62,7 @@ def authenticate(request: Request, state: State) -> Principal:  # type: ignore[t
         raise NotAuthorizedException("Send `Authorization: Bearer <api key>`.")
     ctx = context(state)
     limit = ctx.settings.dd_api_requests_per_minute
-    principal, used = ctx.store.principal(secret.strip(), per_minute=limit)
+    principal, used = await intake(state).principal(secret.strip(), per_minute=limit)
     if principal is None:
         raise NotAuthorizedException("The API key is not valid.")
     if limit and used > limit:

@@ -33,7 +33,7 @@ from service.problems import ProblemError, documented
 from workers import keys, notices
 from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
-from workers.dispatch import enqueue_dispatch, kick_admission
+from workers.dispatch import enqueue_admission, enqueue_dispatch
 from workers.notices import NoticeRecord
 from workers.store import Principal
 
@@ -196,7 +196,8 @@ class OrderController(Controller):
         )
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
         await intake(state).durable()
-        await anyio.to_thread.run_sync(kick_admission, store.client)
+        if await intake(state).claim_admission():
+            await anyio.to_thread.run_sync(enqueue_admission, store.client)
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
             return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)

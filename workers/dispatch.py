@@ -15,7 +15,7 @@ from contracts.couriers import build_shipment
 from contracts.events import Event, event_key
 from contracts.money import reported
 from contracts.statuses import Status
-from workers import keys
+from workers import keys, webhooks
 from workers.breaker import Breaker
 from workers.context import Context, current
 from workers.couriers import CourierRejected, CourierUnavailable
@@ -128,23 +128,30 @@ def booking_job(connection: redis.Redis, order_id: str) -> str | None:
 def dispatch_orders(order_ids: list[str]) -> dict[str, str]:
     """Book each order (one courier's); if the courier was unavailable for any, fail the job so that RQ
     retries it after its wait: the orders booked meanwhile are then "nothing to do"."""
+    store = current().store
     outcomes: dict[str, str] = {}
     unavailable: CourierUnavailable | None = None
     for order_id in order_ids:
         try:
-            outcomes[order_id] = dispatch_order(order_id)
+            outcomes[order_id] = dispatch_order(order_id, durable=False)
         except CourierUnavailable as error:
             outcomes[order_id], unavailable = "unavailable", error
+    store.make_durable()  # one fsync wait for the batch's bookings, then what they staged goes out
+    webhooks.kick_staged(store.client)
     done = [order_id for order_id, outcome in outcomes.items() if outcome != "unavailable"]
     if done:
-        current().store.client.hdel(keys.BOOKING_JOBS, *done)
+        store.client.hdel(keys.BOOKING_JOBS, *done)
     if unavailable is not None:
         raise unavailable
     return outcomes
 
 
-def dispatch_order(order_id: str) -> str:
-    """Book the order at its courier once: look our reference up first whenever an earlier try may have."""
+def dispatch_order(order_id: str, *, durable: bool = True) -> str:
+    """Book the order at its courier once: look our reference up first whenever an earlier try may have.
+
+    The try is counted on disk before the courier is called, so any later try looks up first; the
+    booking itself may wait for its caller's fsync (`durable=False`): a booking lost in a crash is found
+    again by that lookup."""
     ctx = current()
     store = ctx.store
     order = store.get_order(order_id)
@@ -203,7 +210,13 @@ def dispatch_order(order_id: str) -> str:
         )
         quoted = reported({"fee": booking.total_fee}, at, "booking")  # the fee at creation (§9.17)
         store.update_order(
-            order_id, now=now, events=[booked], charges=quoted, tracking_code=booking.tracking_code, dispatch_error=None
+            order_id,
+            now=now,
+            events=[booked],
+            charges=quoted,
+            tracking_code=booking.tracking_code,
+            dispatch_error=None,
+            durable=durable,
         )
         log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
         return "booked"

@@ -15,7 +15,7 @@ import redis
 import redis.asyncio
 
 from workers import keys
-from workers.store import NotDurable, Store
+from workers.store import NotDurable, Principal, Store, count_request, key_lookup, principal_from
 
 
 def _tcp_url(client: redis.Redis) -> str:
@@ -54,6 +54,17 @@ class AsyncIntake:
             raise NotDurable(f"the callback could not be kept: {type(error).__name__}") from error
         await self.durable()
         return bool(kicked)
+
+    async def principal(self, secret: str, per_minute: int) -> tuple[Principal | None, int]:
+        """`Store.principal` on the event loop: an API key checked without a hop to a thread."""
+        record, rate = key_lookup(secret, per_minute)
+        async with self.client.pipeline(transaction=False) as pipe:
+            count_request(pipe, record, rate)
+            return principal_from(await pipe.execute())
+
+    async def claim_admission(self) -> bool:
+        """True for the first order since the admission queue was last drained: it queues the drain."""
+        return bool(await self.client.set(keys.ADMIT_KICK, 1, nx=True, ex=60))
 
     async def durable(self) -> None:
         """Return once every write answered before this call is on disk (NotDurable otherwise)."""

@@ -89,8 +89,7 @@ def _ingest_batch(courier: str) -> int:
         store.ack_callbacks(courier, [entry_id for entry_id, _ in entries])
         # Messages and notices the batch staged go out now that it is on disk (update_order did not
         # announce them before the fsync).
-        if store.client.zcard(keys.WH_FANOUT) or store.client.zcard(keys.NOTICE_DUE):
-            webhooks.kick(store.client)
+        webhooks.kick_staged(store.client)
     return len(entries)
 
 

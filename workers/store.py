@@ -167,6 +167,26 @@ PRINCIPAL = msgspec.json.Decoder(Principal)
 IDEM = msgspec.json.Decoder(Replay)
 
 
+def key_lookup(secret: str, per_minute: int) -> tuple[str, str | None]:
+    """What checking an API key reads: its record, and (when requests are counted) this minute's counter."""
+    found = digest(secret)
+    rate = keys.rate(f"key:{found[:24]}", int(time.time() // 60)) if per_minute > 0 else None
+    return keys.api_key(found), rate
+
+
+def count_request(pipe: Any, record: str, rate: str | None) -> None:
+    """The key check's commands, for a sync or an async pipeline."""
+    pipe.get(record)
+    if rate is not None:
+        pipe.incr(rate)
+        pipe.expire(rate, 120)
+
+
+def principal_from(replies: list[Any]) -> tuple[Principal | None, int]:
+    raw = replies[0]
+    return (PRINCIPAL.decode(raw) if raw else None), (int(replies[1]) if len(replies) > 1 else 0)
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -237,17 +257,10 @@ class Store:
     def principal(self, secret: str, per_minute: int = 0) -> tuple[Principal | None, int]:
         """The key's principal and how many requests it made this minute (counted when `per_minute`),
         in one round trip: the count lives in the store, so every api replica shares it."""
-        found = digest(secret)
-        if per_minute <= 0:
-            raw = self.client.get(keys.api_key(found))
-            return (PRINCIPAL.decode(raw) if raw else None), 0
-        rate = keys.rate(f"key:{found[:24]}", int(time.time() // 60))
+        record, rate = key_lookup(secret, per_minute)
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(keys.api_key(found))
-            pipe.incr(rate)
-            pipe.expire(rate, 120)
-            raw, count, _ = pipe.execute()
-        return (PRINCIPAL.decode(raw) if raw else None), int(count)
+            count_request(pipe, record, rate)
+            return principal_from(pipe.execute())
 
     # -- orders -----------------------------------------------------------------------------------
     def create_orders(

@@ -288,6 +288,12 @@ def kick(client: redis.Redis) -> None:
         queue("notify", client).enqueue_call("workers.notify.run", timeout=600, result_ttl=0, failure_ttl=86400)
 
 
+def kick_staged(client: redis.Redis) -> None:
+    """After a caller's own fsync: send what its non-durable changes staged (update_order left it)."""
+    if client.zcard(keys.WH_FANOUT) or client.zcard(keys.NOTICE_DUE):
+        kick(client)
+
+
 # -- delivery ------------------------------------------------------------------------------------------
 _http: httpx.Client | None = None
 
