@@ -1,0 +1,71 @@
+"""Order intake under a profiler: `python -m bench.profile [--py-spy FILE] [--seconds S] [--connections C]`.
+
+Starts a fresh embedded store and the api as `dossier-dispatch api` runs it, sends `POST /v1/orders`
+(fresh Idempotency-Keys) for S seconds, and prints orders/s with the CPU the api process used, from
+/proc (so the CPU per order is known without a profiler's overhead). With `--py-spy FILE`, py-spy
+(the `bench` extra) records the api process meanwhile in its raw (collapsed stacks) format; py-spy
+slows the api several times over, so read its shares, not its rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from bench import load
+from bench.run import KEY, _cli, _order_requests, _port, _process
+from contracts.config import DEMO_CENTRE
+from workers.embedded import ensure_store
+from workers.store import Principal, Store
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--py-spy", help="record the api with py-spy into this file (raw format)")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args(argv)
+    data = Path(tempfile.mkdtemp(prefix="dd-profile-"))
+    store = ensure_store(data)
+    try:
+        Store(redis.Redis.from_url(store.url)).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
+        port = _port()
+        env = {**os.environ, "REDIS_URL": store.url, "DD_DATA_DIR": str(data), "DD_PORT": str(port),
+               "DD_DEV_API_KEY": KEY, "DD_DEV_CALLBACK_SECRET": "profile", "DD_LOG_LEVEL": "WARNING",
+               "DD_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
+        requests = _order_requests(int(2000 * args.seconds))
+        with _process(_cli("api"), env, port) as api:
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(api.pid), "--format", "raw", "--rate", "250",
+                     "--duration", str(int(args.seconds) + 1), "-o", args.py_spy],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+            began, cpu = time.monotonic(), _cpu_seconds(api.pid)
+            result = load.run(port, requests, connections=args.connections, seconds=args.seconds, warmup=0)
+            used = (_cpu_seconds(api.pid) - cpu) / (time.monotonic() - began)
+            if spy is not None:
+                spy.wait()
+        per_order = used / result.rate * 1000 if result.rate else float("nan")
+        print(f"{result.rate:.0f} orders/s, api CPU {used:.0%} of a core, {per_order:.2f} ms CPU per order, "
+              f"errors {result.errors}")  # fmt: skip
+    finally:
+        store.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
