@@ -28,14 +28,14 @@ class CourierAccount(Record, frozen=True, kw_only=True):
 
     @property
     def booking_seconds(self) -> int:
-        """RQ's limit for one booking job: a login, a token exchange, a lookup, a create and a retried
-        call, each at full timeout."""
+        """How long booking one order may take: a login, a token exchange, a lookup, a create and a
+        retried call, each at full timeout (a booking job's RQ limit is this times its orders)."""
         return int(5 * self.timeout_seconds) + 10
 
     @property
     def lock_seconds(self) -> int:
-        """How long one booking may hold its order: longer than the job's own limit, so the lock never
-        lapses under a running job; a worker killed mid-booking delays the order by this much."""
+        """How long one booking may hold its order: longer than booking it may take, so the lock never
+        lapses under a running booking; a worker killed mid-booking delays the order by this much."""
         return self.booking_seconds + 15
 
 

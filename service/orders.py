@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import math
 import os
 import time
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
+import redis
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -36,6 +38,8 @@ from workers.decisions import Action, Decision, actions, decide
 from workers.dispatch import enqueue_admission, enqueue_dispatch
 from workers.notices import NoticeRecord
 from workers.store import Principal
+
+log = logging.getLogger(__name__)
 
 
 class EventView(Record, frozen=True, kw_only=True):
@@ -196,8 +200,11 @@ class OrderController(Controller):
         )
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
         await intake(state).durable()
-        if await intake(state).claim_admission():
-            await anyio.to_thread.run_sync(enqueue_admission, store.client)
+        try:  # best effort: the order is stored, and the sweep drains the admission queue anyway
+            if await intake(state).claim_admission():
+                await anyio.to_thread.run_sync(enqueue_admission, store.client)
+        except redis.RedisError as error:
+            log.warning("admission not kicked (%s): the sweep will drain the queue", type(error).__name__)
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
             return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)

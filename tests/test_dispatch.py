@@ -122,7 +122,7 @@ def test_sweeper_requeues_an_order_whose_job_was_lost(api: Client, ctx: Context)
     assert sweep(now=0) == 0  # not overdue yet...
     assert [j.func_name for j in dispatch.get_jobs()] == ["workers.dispatch.admit_orders"]  # ...but re-drained
     dispatch.empty()
-    ctx.store.client.lpop(keys.ADMIT)  # an admission popped it, and its worker died before queueing the booking
+    ctx.store.client.zpopmin(keys.ADMIT)  # an admission popped it, and its worker died before queueing the booking
     assert sweep(now=0) == 0 and dispatch.count == 0
     assert sweep(now=10**10) == 1  # overdue and no job holds it
     assert [list(j.args) for j in dispatch.get_jobs()] == [[[order_id]]]
@@ -150,10 +150,10 @@ def test_the_orders_own_transaction_admits_it_and_admission_queues_a_rate_limite
 
     order_id, other = _create(api), _create(api)
     dispatch = queue("dispatch", ctx.store.client)
-    assert ctx.store.client.lrange(keys.ADMIT, 0, -1) == [order_id.encode(), other.encode()]
+    assert ctx.store.client.zrange(keys.ADMIT, 0, -1) == [order_id.encode(), other.encode()]
     assert [j.func_name for j in dispatch.get_jobs()] == ["workers.dispatch.admit_orders"]  # one for both
     dispatch.empty()
-    assert admit_orders() == 2 and ctx.store.client.llen(keys.ADMIT) == 0
+    assert admit_orders() == 2 and ctx.store.client.zcard(keys.ADMIT) == 0
     [booking] = dispatch.get_jobs()  # one job books both (same centre, same courier)
     assert (list(booking.args), booking.rate_limit_key, booking.rate_limit_concurrency) == (
         [[order_id, other]],
@@ -321,3 +321,35 @@ def test_one_job_books_several_orders_and_a_failure_retries_only_what_is_left(
     httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
     assert dispatch_orders([first, second]) == {first: "booked", second: "nothing to do"}
     assert ctx.store.client.hlen(keys.BOOKING_JOBS) == 0
+
+
+def test_an_order_that_breaks_does_not_keep_the_rest_of_its_batch_from_the_courier(
+    api: Client, ctx: Context, httpx_mock: HTTPXMock
+) -> None:
+    from workers.dispatch import dispatch_orders
+
+    broken, fine = _create(api), _create(api)
+    ctx.store.client.set(keys.order(broken), b"{not an order")
+    httpx_mock.add_response(url=f"{GHN}/create", content=fixture("ghn", "create_ok.json"))
+    with pytest.raises(msgspec.DecodeError):  # the job fails, and RQ retries it...
+        dispatch_orders([broken, fine])
+    assert ctx.store.get_order(fine).status is Status.BOOKED  # ...after the others were booked
+
+
+def test_the_sweep_leaves_a_long_batch_alone_while_it_says_it_is_alive(api: Client, ctx: Context) -> None:
+    from workers.dispatch import admit_orders
+    from workers.jobs import sweep
+
+    order_id = _create(api)
+    dispatch = queue("dispatch", ctx.store.client)
+    dispatch.empty()
+    admit_orders()
+    job_id = booking_job(ctx.store.client, order_id) or ""
+    booking = dispatch.fetch_job(job_id)
+    assert booking is not None
+    dispatch.remove(booking)
+    ctx.store.client.hset(booking.key, mapping={"status": "started", "started_at": "2026-01-01T00:00:00.000000Z"})
+    ctx.store.client.set(keys.booking_alive(job_id), 1, ex=90)  # between two of its orders
+    assert sweep(now=10**10) == 0
+    ctx.store.client.delete(keys.booking_alive(job_id))  # killed: it says nothing any more
+    assert sweep(now=10**10 + 3600) == 1  # (the first sweep postponed the order's deadline)

@@ -33,7 +33,7 @@ def test_round_trip_creates_two_linked_legs_and_holds_the_delivery(api: Client, 
     delivery = api.get(f"/v1/orders/{pickup['linked_order_id']}").json()
     assert delivery["kind"] == "delivery" and delivery["on_hold"] and delivery["linked_order_id"] == pickup["id"]
     # Only the pickup goes to the courier now; the result does not exist yet.
-    assert ctx.store.client.lrange(keys.ADMIT, 0, -1) == [pickup["id"].encode()]
+    assert ctx.store.client.zrange(keys.ADMIT, 0, -1) == [pickup["id"].encode()]
     dossier = api.get(f"/v1/dossiers/{pickup['dossier_code']}").json()
     assert {o["id"] for o in dossier["orders"]} == {pickup["id"], delivery["id"]}
 
@@ -49,7 +49,7 @@ def test_releasing_the_delivery_leg_queues_its_dispatch_once(api: Client, ctx: C
     ctx.store.update_order(pickup["id"], now=now, events=[handed_over])
     released = api.post(f"/v1/orders/{leg}/release")
     assert released.status_code == 200 and released.json()["on_hold"] is False
-    assert ctx.store.client.lrange(keys.ADMIT, 0, -1)[-1] == leg.encode()  # queued for admission
+    assert ctx.store.client.zrange(keys.ADMIT, 0, -1)[-1] == leg.encode()  # queued for admission
     again = api.post(f"/v1/orders/{leg}/release")
     assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
 

@@ -22,7 +22,7 @@ def test_create_stores_order_and_dispatch_job_together(api: Client, ctx: Context
     assert order["status"] == "accepted" and order["courier"] == "ghn" and order["tracking_code"] is None
     assert response.headers["location"] == f"/v1/orders/{order['id']}"
     assert ctx.store.get_order(order["id"]) is not None
-    assert ctx.store.client.lrange(keys.ADMIT, 0, -1) == [order["id"].encode()]  # its first job
+    assert ctx.store.client.zrange(keys.ADMIT, 0, -1) == [order["id"].encode()]  # its first job
     jobs = queue("dispatch", ctx.store.client).get_jobs()
     assert [j.func_name for j in jobs] == ["workers.dispatch.admit_orders"]  # which drains the queue
     assert ctx.store.client.zscore(keys.DUE, order["id"]) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from contracts.couriers import build_shipment
 from contracts.events import Event, event_key
 from contracts.money import reported
 from contracts.statuses import Status
-from workers import keys, webhooks
+from workers import keys
 from workers.breaker import Breaker
 from workers.context import Context, current
 from workers.couriers import CourierRejected, CourierUnavailable
@@ -36,13 +37,17 @@ def enqueue_dispatch(connection: redis.Redis, order_id: str, pipeline: Pipeline 
     job (RQ refuses a rate-limited job inside a pipeline, and an RQ job per order just to admit it cost
     ~4.5 ms of a worker's time: perf-limits.md §5). The caller kicks the drain after its transaction;
     the sweep kicks it too, so an order whose kick was lost waits one sweep at most."""
-    (pipeline if pipeline is not None else connection).rpush(keys.ADMIT, order_id)
+    (pipeline if pipeline is not None else connection).zadd(keys.ADMIT, {order_id: time.time()})
 
 
 def kick_admission(connection: redis.Redis) -> None:
-    """Queue an admission job unless one is queued already (the kick key says so)."""
-    if connection.set(keys.ADMIT_KICK, 1, nx=True, ex=60):
-        enqueue_admission(connection)
+    """Queue an admission job unless one is queued already (the kick key says so). Best effort: the
+    order is stored already, and the sweep drains the admission queue anyway."""
+    try:
+        if connection.set(keys.ADMIT_KICK, 1, nx=True, ex=60):
+            enqueue_admission(connection)
+    except redis.RedisError as error:
+        log.warning("admission not kicked (%s): the sweep will drain the queue", type(error).__name__)
 
 
 def enqueue_admission(connection: redis.Redis) -> None:
@@ -71,7 +76,7 @@ def admit_orders() -> int:
     total = 0
     for _ in range(ADMIT_PASSES):
         client.delete(keys.ADMIT_KICK)  # from here on, a new order queues a new job
-        batch = [member.decode() for member in client.lpop(keys.ADMIT, ADMIT_BATCH) or []]  # type: ignore[union-attr]
+        batch = [member.decode() for member, _at in client.zpopmin(keys.ADMIT, ADMIT_BATCH)]
         ready: dict[tuple[str, str], list[str]] = {}
         for order, _events in ctx.store.load(batch).values():
             if order.status is Status.ACCEPTED and not order.on_hold:
@@ -106,6 +111,8 @@ def enqueue_booking(
     """One job books `order_ids` (all at one courier); at most `concurrency` such jobs run (or wait
     queued) at one courier at a time (RQ RateLimit). `dd:booking` names each order's job, for the sweep."""
     job_id = f"dispatch-{uuid.uuid4().hex}"
+    # Named before the job can run; the order's entry goes when it leaves `accepted` (update_order).
+    connection.hset(keys.BOOKING_JOBS, mapping=dict.fromkeys(order_ids, job_id))
     queue("dispatch", connection).enqueue_call(
         "workers.dispatch.dispatch_orders",
         args=(order_ids,),
@@ -116,7 +123,6 @@ def enqueue_booking(
         retry=retry,
         rate_limit=RateLimit(f"courier-{courier}", concurrency),
     )
-    connection.hset(keys.BOOKING_JOBS, mapping=dict.fromkeys(order_ids, job_id))
 
 
 def booking_job(connection: redis.Redis, order_id: str) -> str | None:
@@ -126,32 +132,50 @@ def booking_job(connection: redis.Redis, order_id: str) -> str | None:
 
 
 def dispatch_orders(order_ids: list[str]) -> dict[str, str]:
-    """Book each order (one courier's); if the courier was unavailable for any, fail the job so that RQ
-    retries it after its wait: the orders booked meanwhile are then "nothing to do"."""
-    store = current().store
+    """Book each order (one courier's) in turn; if any failed (its courier unavailable, or anything
+    else), fail the job once all were tried, so that RQ retries it after its wait: the orders booked
+    meanwhile are then "nothing to do". Before each order the job says it is alive (`booking_alive`),
+    so the sweep can tell a killed job from a long batch."""
+    ctx = current()
+    job = get_current_job()
     outcomes: dict[str, str] = {}
-    unavailable: CourierUnavailable | None = None
+    failure: Exception | None = None
     for order_id in order_ids:
+        if job is not None:  # alive for as long as one order's booking may take
+            ctx.store.client.set(keys.booking_alive(job.id), 1, ex=per_order_seconds(job.timeout, order_ids) + 15)
         try:
-            outcomes[order_id] = dispatch_order(order_id, durable=False)
-        except CourierUnavailable as error:
-            outcomes[order_id], unavailable = "unavailable", error
-    store.make_durable()  # one fsync wait for the batch's bookings, then what they staged goes out
-    webhooks.kick_staged(store.client)
-    done = [order_id for order_id, outcome in outcomes.items() if outcome != "unavailable"]
-    if done:
-        store.client.hdel(keys.BOOKING_JOBS, *done)
-    if unavailable is not None:
-        raise unavailable
+            outcomes[order_id] = dispatch_order(order_id)
+        except Exception as error:  # one order's failure must not keep the others from their courier
+            outcomes[order_id] = "failed"
+            failure = failure or error
+            if not isinstance(error, CourierUnavailable):
+                log.exception("booking order %s failed", order_id)
+    if job is not None:
+        ctx.store.client.delete(keys.booking_alive(job.id))
+    if failure is not None:
+        raise failure
     return outcomes
 
 
-def dispatch_order(order_id: str, *, durable: bool = True) -> str:
+def per_order_seconds(timeout: float | None, order_ids: object) -> int:
+    """How long one order of a booking job may take: the job's timeout is that times its orders."""
+    count = len(order_ids) if isinstance(order_ids, list) else 1
+    return max(1, int((timeout or BOOKING_TIMEOUT) / max(1, count)))
+
+
+def admit_order(order_id: str) -> str:
+    """Jobs queued before admission was batched (`admit-<id>`) still run after an upgrade."""
+    enqueue_dispatch(current().store.client, order_id)
+    kick_admission(current().store.client)
+    return "queued"
+
+
+def dispatch_order(order_id: str) -> str:
     """Book the order at its courier once: look our reference up first whenever an earlier try may have.
 
-    The try is counted on disk before the courier is called, so any later try looks up first; the
-    booking itself may wait for its caller's fsync (`durable=False`): a booking lost in a crash is found
-    again by that lookup."""
+    The try is counted on disk before the courier is called, so any later try looks up first. The lock
+    outlives one order's booking, which its HTTP timeouts bound (`booking_seconds`, however long the
+    batch of its job is)."""
     ctx = current()
     store = ctx.store
     order = store.get_order(order_id)
@@ -216,7 +240,6 @@ def dispatch_order(order_id: str, *, durable: bool = True) -> str:
             charges=quoted,
             tracking_code=booking.tracking_code,
             dispatch_error=None,
-            durable=durable,
         )
         log.info("order %s booked at %s as %s", order_id, order.courier, booking.tracking_code)
         return "booked"
@@ -256,10 +279,11 @@ def _lock_seconds(ctx: Context, centre_code: str, courier: str) -> int:
 
 
 class OrderLock:
-    """A per-order lock with an owner token: only its holder releases it, and it outlives the job.
+    """A per-order lock with an owner token: only its holder releases it.
 
-    Its lifetime is longer than the booking job's RQ timeout, so it cannot lapse while the job that
-    holds it still runs; a worker killed with `kill -9` leaves it to expire by itself.
+    It is held for one order's booking, whose calls' timeouts bound it (`booking_seconds`, whatever the
+    length of the job's batch), and it lasts longer than that (`lock_seconds`), so it cannot lapse
+    while its booking still runs; a worker killed with `kill -9` leaves it to expire by itself.
     """
 
     _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"

@@ -26,7 +26,7 @@ from workers import audit, keys, retention, webhooks
 from workers.context import current
 from workers.couriers import CourierRejected
 from workers.decisions import release_replacements
-from workers.dispatch import booking_job, enqueue_admission, queue_booking
+from workers.dispatch import booking_job, enqueue_admission, per_order_seconds, queue_booking
 from workers.queues import queue
 from workers.store import UnknownOrder
 
@@ -283,7 +283,7 @@ def sweep(now: float | None = None) -> int:
         store.postpone(order_id, now + ctx.settings.dd_dispatch_deadline_seconds)
         # A job RQ still holds (queued, running, waiting for a slot or for its retry) is not lost:
         # enqueueing it again would skip its backoff and run two copies.
-        if store.client.lpos(keys.ADMIT, order_id) is not None:
+        if store.client.zscore(keys.ADMIT, order_id) is not None:
             continue
         job_id = booking_job(store.client, order_id)
         if job_id is not None and _pending(store.client, job_id, now):
@@ -301,7 +301,7 @@ def sweep(now: float | None = None) -> int:
         registry.cleanup()
     audit.seal(store.client)
     retention.hourly(ctx, datetime.fromtimestamp(now, UTC))
-    if store.client.llen(keys.ADMIT):
+    if store.client.zcard(keys.ADMIT):
         enqueue_admission(store.client)  # orders whose kick or admission job was lost
     for courier in DECODE:
         enqueue_ingest(store.client, courier)  # drains anything a lost ingest job left behind
@@ -335,5 +335,8 @@ def _pending(connection: redis.Redis, job_id: str, now: float) -> bool:
     if status == "queued":
         return connection.lpos(queue(job.origin, connection).key, job_id) is not None
     if status == "started" and job.started_at is not None:
-        return now - job.started_at.timestamp() < (job.timeout or 180) + 30
+        if connection.exists(keys.booking_alive(job_id)):  # a booking job on one of its orders
+            return True
+        # Else alive for one order's booking at most (a batch says so before each of its orders).
+        return now - job.started_at.timestamp() < per_order_seconds(job.timeout, job.args[0] if job.args else None) + 30
     return False

@@ -53,9 +53,17 @@ def ingest_kick(courier: str) -> str:
     return f"{PREFIX}:callbacks:{courier}:kick"
 
 
-ADMIT = f"{PREFIX}:admit"  # order ids waiting to be admitted: each order's first job (DESIGN.md rule 2)
+ADMIT = f"{PREFIX}:admit"  # order ids waiting to be admitted, by when: each order's first job (DESIGN.md rule 2)
 BOOKING_JOBS = f"{PREFIX}:booking"  # order id -> the RQ job that books it (one job books several orders)
-ADMIT_KICK = f"{PREFIX}:admit:kick"  # set while an admission job is queued: the next order need not queue one
+ADMIT_KICK = f"{PREFIX}:admit:kick"
+
+
+def booking_alive(job_id: str) -> str:
+    """Set by a booking job before each order it books: the sweep tells a killed job from a long one."""
+    return f"{PREFIX}:booking:alive:{job_id}"
+
+
+# set while an admission job is queued: the next order need not queue one
 
 
 def active(courier: str) -> str:

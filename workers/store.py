@@ -454,6 +454,8 @@ class Store:
                         pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
                     if updated.status not in INTERNAL:
                         pipe.zrem(keys.DUE, order_id)
+                    if order.status is Status.ACCEPTED and updated.status is not Status.ACCEPTED:
+                        pipe.hdel(keys.BOOKING_JOBS, order_id)  # no job books it any more
                     # Orders at a courier and not finished: the poller looks at those gone quiet.
                     if updated.status in TERMINAL and order.status not in TERMINAL:
                         pipe.zadd(keys.FINISHED, {order_id: now.timestamp()})  # retention counts from here
