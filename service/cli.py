@@ -197,7 +197,7 @@ Ctrl-C stops everything.""",
         flush=True,
     )
     code = 0
-    restarts: list[float] = []
+    restarts: dict[int, list[float]] = {}  # per part: when it was restarted
     try:
         while not received and code == 0:
             if store is not None and store.process is not None and store.process.poll() is not None:
@@ -214,9 +214,10 @@ Ctrl-C stops everything.""",
                 if child.poll() is None:
                     continue
                 # A crashed part is restarted, as a supervisor would; a part that keeps crashing stops all.
+                # Counted per part: a store crash makes every part exit at once, and that is no loop.
                 now = time.monotonic()
-                restarts = [t for t in restarts if now - t < 60] + [now]
-                if len(restarts) > 10:
+                restarts[index] = [t for t in restarts.get(index, []) if now - t < 60] + [now]
+                if len(restarts[index]) > 10:
                     print(f"{' '.join(part)} keeps exiting ({child.returncode}); stopping everything", file=sys.stderr)
                     code = 1
                     break

@@ -15,6 +15,7 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.rate_limit import RateLimit, RateLimitRegistry
+from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from contracts.couriers import StatusUpdate
@@ -164,7 +165,7 @@ def enqueue_poll(connection: redis.Redis, order_id: str, courier: str, closing: 
         "workers.jobs.poll_order",
         args=(order_id, closing),
         job_id=f"poll-{order_id}",
-        timeout=120,
+        timeout=30,  # one lookup: a job that died with its worker is called abandoned this much later
         result_ttl=0,
         failure_ttl=24 * 3600,
         rate_limit=RateLimit(f"poll-{courier}", POLL_CONCURRENCY),
@@ -295,8 +296,11 @@ def sweep(now: float | None = None) -> int:
         webhooks.kick(store.client)  # retries that fell due, and anything a lost notify job left
     webhooks.trim(store.client, now)
     release_replacements(ctx, datetime.fromtimestamp(now, UTC))
-    # A worker killed mid-job holds its courier's booking or lookup slot until RQ's own maintenance
-    # (every 10 minutes) frees it; freeing stale slots here keeps bookings and polls moving after a crash.
+    # A worker killed mid-job (or quitting when the store went away) leaves its job `started`, holding
+    # its courier's booking or lookup slot until RQ's own maintenance (every 10 minutes) calls it
+    # abandoned. Doing that here, then freeing stale slots, keeps bookings and polls moving after a crash.
+    for name in ("dispatch", "sweep"):
+        StartedJobRegistry(name, connection=store.client, serializer=JSONSerializer).cleanup()
     for registry in RateLimitRegistry.all(store.client):
         registry.cleanup()
     audit.seal(store.client)
