@@ -138,11 +138,12 @@ def dispatch_orders(order_ids: list[str]) -> dict[str, str]:
     so the sweep can tell a killed job from a long batch."""
     ctx = current()
     job = get_current_job()
+    alive = per_order_seconds(job.timeout, order_ids) + 15 if job is not None else 0  # one order's booking
     outcomes: dict[str, str] = {}
     failure: Exception | None = None
     for order_id in order_ids:
-        if job is not None:  # alive for as long as one order's booking may take
-            ctx.store.client.set(keys.booking_alive(job.id), 1, ex=per_order_seconds(job.timeout, order_ids) + 15)
+        if job is not None:
+            ctx.store.client.set(keys.booking_alive(job.id), 1, ex=alive)
         try:
             outcomes[order_id] = dispatch_order(order_id)
         except Exception as error:  # one order's failure must not keep the others from their courier

@@ -112,10 +112,11 @@ def _apply(
         store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
         return True
     max_age = ctx.settings.dd_callback_max_age_hours
-    if any(replayed(update, received, max_age) for update in updates):  # the api refused it (or the stale part)
+    fresh = [update for update in updates if not replayed(update, received, max_age)]
+    if len(fresh) < len(updates):  # the api refused it (or the stale part)
         log.warning("callback %s/%s has events older than %g h: set aside as a replay", courier, entry_id, max_age)
         store.keep_orphan(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
-        updates = [update for update in updates if not replayed(update, received, max_age)]
+        updates = fresh
     centres = fields.get(b"centres", b"").decode().split(",")
     for update in updates:
         order = store.order_for(courier, update.reference, update.tracking_code)
