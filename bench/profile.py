@@ -10,6 +10,7 @@ slows the api several times over, so read its shares, not its rate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -31,6 +32,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the api's uvicorn workers)."""
+    total = _cpu_seconds(pid)
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError):  # ended meanwhile
+            total += _tree_cpu(int(child))
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--py-spy", help="record the api with py-spy into this file (raw format)")
@@ -38,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="dd-profile-"))
-    store = ensure_store(data)
+    store = ensure_store(data, fsync_always=os.environ.get("DD_DURABILITY") == "always")
     try:
         Store(redis.Redis.from_url(store.url)).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
         port = _port()
@@ -50,18 +60,24 @@ def main(argv: list[str] | None = None) -> int:
             spy = None
             if args.py_spy:
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(api.pid), "--format", "raw", "--rate", "250",
-                     "--duration", str(int(args.seconds) + 1), "-o", args.py_spy],
+                    ["py-spy", "record", "--pid", str(api.pid), "--format", "raw", "--rate", "1000",
+                     "--duration", str(int(args.seconds) + 1), "--nonblocking", "-o", args.py_spy],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            began, cpu = time.monotonic(), _cpu_seconds(api.pid)
+            store_pid = store.process.pid if store.process else None
+            began, cpu, own = time.monotonic(), _tree_cpu(api.pid), time.process_time()
+            store_cpu = _cpu_seconds(store_pid) if store_pid else 0.0
             result = load.run(port, requests, connections=args.connections, seconds=args.seconds, warmup=0)
-            used = (_cpu_seconds(api.pid) - cpu) / (time.monotonic() - began)
+            elapsed = time.monotonic() - began
+            used = (_tree_cpu(api.pid) - cpu) / elapsed
+            loader = (time.process_time() - own) / elapsed
+            stored = (_cpu_seconds(store_pid) - store_cpu) / elapsed if store_pid else float("nan")
             if spy is not None:
                 spy.wait()
         per_order = used / result.rate * 1000 if result.rate else float("nan")
         print(f"{result.rate:.0f} orders/s, api CPU {used:.0%} of a core, {per_order:.2f} ms CPU per order, "
-              f"errors {result.errors}")  # fmt: skip
+              f"store CPU {stored:.0%}, load generator CPU {loader:.0%}, "
+              f"p50 {result.percentile(50) * 1000:.1f} ms, errors {result.errors}")  # fmt: skip
     finally:
         store.stop()
     return 0

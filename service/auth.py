@@ -46,9 +46,11 @@ def client_address(request: Request, ctx: Context) -> str:  # type: ignore[type-
     return peer
 
 
-async def authenticate(request: Request, state: State) -> Principal:  # type: ignore[type-arg]
+async def authenticate(request: Request) -> Principal:  # type: ignore[type-arg]
     """An API key (`Authorization: Bearer`), else a console session cookie, which must send its CSRF
-    token in `X-CSRF-Token` with every request that changes something."""
+    token in `X-CSRF-Token` with every request that changes something. (The app's state is read from
+    the request: a `State` parameter costs a copy of it per request.)"""
+    state = request.app.state
     header = request.headers.get("authorization", "")
     if not header and SESSION_COOKIE in request.cookies:
         found = await anyio.to_thread.run_sync(users.session, context(state).store, request.cookies[SESSION_COOKIE])

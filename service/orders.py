@@ -14,8 +14,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-import redis
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -35,7 +34,7 @@ from service.problems import ProblemError, documented
 from workers import keys, notices
 from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
-from workers.dispatch import enqueue_admission, enqueue_dispatch
+from workers.dispatch import enqueue_dispatch, queue_claimed
 from workers.notices import NoticeRecord
 from workers.store import Principal
 
@@ -164,11 +163,12 @@ class OrderController(Controller):
         self,
         data: Annotated[OrderCreate, Body(title="Order", examples=_EXAMPLES)],
         principal: NamedDependency[Principal],
-        state: State,
+        request: Request,  # type: ignore[type-arg]
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255)] = None,
     ) -> Response[OrderView]:
         """201 only once the order and its dispatch job are on disk. A round trip answers with its
         pickup leg; `linked_order_id` names the delivery leg, and `/v1/dossiers/{dossier_code}` shows both."""
+        state = request.app.state  # not a `State` parameter: that copies the app's state per request
         require(principal, "orders:write")
         if principal.admin:
             raise ProblemError(403, "admin-cannot-create", "Forbidden", "Orders are created with a centre's key.")
@@ -185,26 +185,21 @@ class OrderController(Controller):
         )
         first = order_view(ctx, orders[0], fresh=True)
         store = ctx.store
-        replay = await anyio.to_thread.run_sync(
-            partial(
-                store.create_orders,
-                orders,
-                due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
-                enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
-                idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
-                if idempotency_key
-                else None,
-                response=msgspec.json.encode(first),
-                durable=False,
-            )
+        plan = store.order_write(
+            orders,
+            due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
+            enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
+            idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
+            if idempotency_key
+            else None,
+            response=msgspec.json.encode(first),
         )
+        created = await intake(state).create_orders(plan)
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
         await intake(state).durable()
-        try:  # best effort: the order is stored, and the sweep drains the admission queue anyway
-            if await intake(state).claim_admission():
-                await anyio.to_thread.run_sync(enqueue_admission, store.client)
-        except redis.RedisError as error:
-            log.warning("admission not kicked (%s): the sweep will drain the queue", type(error).__name__)
+        if created.admit or created.notify:  # the jobs this write claimed; only once it is on disk
+            await anyio.to_thread.run_sync(partial(queue_claimed, store.client, created))
+        replay = created.replay
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
             return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)

@@ -33,7 +33,7 @@ from service.deadlines import view_with_deadlines
 from service.documents_api import _PROVINCES
 from workers import keys, users
 from workers.context import Context
-from workers.dispatch import enqueue_dispatch, kick_admission
+from workers.dispatch import enqueue_dispatch
 from workers.notices import OutboxSms
 
 Lang = Literal["vi", "en"]
@@ -377,5 +377,4 @@ def _create_delivery(ctx: Context, pending: _Pending) -> Order:
         due_at=time.time() + ctx.settings.dd_dispatch_deadline_seconds,
         enqueue=lambda pipe, order_id: enqueue_dispatch(store.client, order_id, pipe),
     )
-    kick_admission(store.client)
     return order

@@ -133,7 +133,6 @@ def reroute(ctx: Context, order_id: str, courier: str, by: str) -> Order:
         message = f"re-routed to {courier} as {fresh.id}" + (", once the cancel is confirmed" if booked else "")
         _record(ctx, order_id, Action(decision="reroute", at=now, by=by, outcome="done", message=message))
         store.make_durable()
-        kick_admission(store.client)
         return fresh
     finally:
         store.client.delete(lock)

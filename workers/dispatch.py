@@ -16,11 +16,12 @@ from contracts.couriers import build_shipment
 from contracts.events import Event, event_key
 from contracts.money import reported
 from contracts.statuses import Status
-from workers import keys
+from workers import keys, webhooks
 from workers.breaker import Breaker
 from workers.context import Context, current
 from workers.couriers import CourierRejected, CourierUnavailable
 from workers.queues import queue
+from workers.store import Created
 
 log = logging.getLogger(__name__)
 RETRY = Retry(max=5, interval=[2, 10, 30, 60, 120])
@@ -58,6 +59,18 @@ def enqueue_admission(connection: redis.Redis) -> None:
         failure_ttl=7 * 24 * 3600,
         retry=Retry(max=3, interval=[5, 30, 120]),
     )
+
+
+def queue_claimed(connection: redis.Redis, created: Created) -> None:
+    """Queue the jobs an order's write claimed (`Store.order_write`), after it is on disk. Best effort:
+    the order is stored, and the sweep drains the admission queue and the webhook fan-out anyway."""
+    try:
+        if created.admit:
+            enqueue_admission(connection)
+        if created.notify:
+            webhooks.enqueue_notify(connection)
+    except redis.RedisError as error:
+        log.warning("jobs not queued (%s): the sweep will", type(error).__name__)
 
 
 ADMIT_BATCH = 200

@@ -130,6 +130,10 @@ def _start(directory: Path, *, fsync_always: bool, port: int | None = None) -> E
         # Small hashes (webhook states, report counters, orders' events in the earlier layout) stay
         # compact listpacks instead of hash tables.
         "--hash-max-listpack-value", "1024",
+        # A WAITAOF waits for the background fsync, and the server notices that fsync only when its
+        # event loop wakes: with every client waiting, that is the next timer tick, 1/hz away. At the
+        # default hz 10 a group commit took 50-100 ms under load; at 100, a few ms (0.8 % of a core idle).
+        "--hz", "100",
         "--logfile", "store.log",
         "--daemonize", "no",
     ]  # fmt: skip

@@ -15,7 +15,17 @@ import redis
 import redis.asyncio
 
 from workers import keys
-from workers.store import NotDurable, Principal, Store, count_request, key_lookup, principal_from
+from workers.store import (
+    CREATE_ORDERS,
+    PRINCIPAL_SCRIPT,
+    Created,
+    NotDurable,
+    OrderWrite,
+    Principal,
+    Store,
+    key_lookup,
+    principal_from,
+)
 
 
 def _tcp_url(client: redis.Redis) -> str:
@@ -32,6 +42,8 @@ class AsyncIntake:
         self.client = redis.asyncio.Redis(connection_pool=pool)
         # INCR and WAITAOF on one connection; the timeout is longer than WAITAOF's own 5 s.
         self.probe = redis.asyncio.Redis.from_url(url, single_connection_client=True, socket_timeout=10)
+        self._create_orders = self.client.register_script(CREATE_ORDERS)
+        self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         durability = store.durability
         self.durability: Literal["waitaof", "always"] = durability
         self._next: asyncio.Future[None] | None = None
@@ -57,14 +69,13 @@ class AsyncIntake:
 
     async def principal(self, secret: str, per_minute: int) -> tuple[Principal | None, int]:
         """`Store.principal` on the event loop: an API key checked without a hop to a thread."""
-        record, rate = key_lookup(secret, per_minute)
-        async with self.client.pipeline(transaction=False) as pipe:
-            count_request(pipe, record, rate)
-            return principal_from(await pipe.execute())
+        names, args = key_lookup(secret, per_minute)
+        return principal_from(await self._principal(keys=names, args=args))
 
-    async def claim_admission(self) -> bool:
-        """True for the first order since the admission queue was last drained: it queues the drain."""
-        return bool(await self.client.set(keys.ADMIT_KICK, 1, nx=True, ex=60))
+    async def create_orders(self, plan: OrderWrite) -> Created:
+        """`Store.create_orders`' write on the event loop: one round trip, no thread. Not yet durable:
+        the caller awaits `durable()` before it answers, then queues the jobs the write claimed."""
+        return plan.outcome(await self._create_orders(keys=plan.keys, args=plan.args))
 
     async def durable(self) -> None:
         """Return once every write answered before this call is on disk (NotDurable otherwise)."""

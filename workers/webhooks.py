@@ -285,7 +285,12 @@ def stage(pipe: Pipeline, messages: list[Message]) -> None:
 def kick(client: redis.Redis) -> None:
     """Queue the `notify` job unless one is queued already (the sweep queues one every interval anyway)."""
     if client.set(keys.WH_KICK, 1, nx=True, ex=LEASE_SECONDS):
-        queue("notify", client).enqueue_call("workers.notify.run", timeout=600, result_ttl=0, failure_ttl=86400)
+        enqueue_notify(client)
+
+
+def enqueue_notify(client: redis.Redis) -> None:
+    """The `notify` job itself, for a caller that claimed the kick key in its own write."""
+    queue("notify", client).enqueue_call("workers.notify.run", timeout=600, result_ttl=0, failure_ttl=86400)
 
 
 def kick_staged(client: redis.Redis) -> None:
