@@ -1,10 +1,12 @@
-"""Order intake under a profiler: `python -m bench.profile [--py-spy FILE] [--seconds S] [--connections C]`.
+"""Intake under a profiler: `python -m bench.profile [--callbacks COURIER] [--py-spy FILE] [--seconds S]`.
 
 Starts a fresh embedded store and the api as `dossier-dispatch api` runs it, sends `POST /v1/orders`
-(fresh Idempotency-Keys) for S seconds, and prints orders/s with the CPU the api process used, from
-/proc (so the CPU per order is known without a profiler's overhead). With `--py-spy FILE`, py-spy
-(the `bench` extra) records the api process meanwhile in its raw (collapsed stacks) format; py-spy
-slows the api several times over, so read its shares, not its rate.
+(fresh Idempotency-Keys; with `--callbacks ghn`, that courier's callbacks instead, with no ingest
+worker) for S seconds, and prints requests/s with the CPU the api process, the store and this load
+generator used, from /proc (so the CPU per request is known without a profiler's overhead). With
+`--py-spy FILE`, py-spy (the `bench` extra) records the api process meanwhile in its raw (collapsed
+stacks) format; py-spy slows the api, so read its shares, not its rate. `DD_DURABILITY=always` starts
+the store with `appendfsync always` instead of waiting with `WAITAOF`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import redis
 
 from bench import load
-from bench.run import KEY, _cli, _order_requests, _port, _process
+from bench.run import COURIERS, KEY, SECRET, _callback_requests, _cli, _order_requests, _port, _process
 from contracts.config import DEMO_CENTRE
 from workers.embedded import ensure_store
 from workers.store import Principal, Store
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--py-spy", help="record the api with py-spy into this file (raw format)")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--callbacks", choices=COURIERS, help="this courier's callbacks instead of orders")
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="dd-profile-"))
@@ -53,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         Store(redis.Redis.from_url(store.url)).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
         port = _port()
         env = {**os.environ, "REDIS_URL": store.url, "DD_DATA_DIR": str(data), "DD_PORT": str(port),
-               "DD_DEV_API_KEY": KEY, "DD_DEV_CALLBACK_SECRET": "profile", "DD_LOG_LEVEL": "WARNING",
+               "DD_DEV_API_KEY": KEY, "DD_DEV_CALLBACK_SECRET": SECRET, "DD_LOG_LEVEL": "WARNING",
                "DD_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
-        requests = _order_requests(int(2000 * args.seconds))
+        if args.callbacks:
+            requests = _callback_requests(args.callbacks, [f"o01PROFILE{n:04d}" for n in range(500)],
+                                          int(5000 * args.seconds))  # fmt: skip
+        else:
+            requests = _order_requests(int(2000 * args.seconds))
         with _process(_cli("api"), env, port) as api:
             spy = None
             if args.py_spy:
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             if spy is not None:
                 spy.wait()
         per_order = used / result.rate * 1000 if result.rate else float("nan")
-        print(f"{result.rate:.0f} orders/s, api CPU {used:.0%} of a core, {per_order:.2f} ms CPU per order, "
+        what = f"{args.callbacks} callbacks" if args.callbacks else "orders"
+        print(f"{result.rate:.0f} {what}/s, api CPU {used:.0%} of a core, {per_order:.2f} ms CPU per request, "
               f"store CPU {stored:.0%}, load generator CPU {loader:.0%}, "
               f"p50 {result.percentile(50) * 1000:.1f} ms, errors {result.errors}")  # fmt: skip
     finally:

@@ -11,7 +11,6 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State
 from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
@@ -40,7 +39,8 @@ CALLBACK_BYTES = 256_000  # a VNPost batch of hundreds of items fits; a courier 
     request_max_body_size=CALLBACK_BYTES,
     opt={"any_query": True},  # couriers put their secrets and more in the query
 )
-async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[Any]:
+async def receive_callback(courier: FromPath[str], request: Request[Any, Any, Any]) -> Response[Any]:
+    state = request.app.state  # not a `State` parameter: that copies the app's state per request
     if courier not in KNOWN:
         return problem(404, "unknown-courier", "Unknown courier", f"No callback endpoint for {courier!r}.", request)
     ctx = context(state)

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
+import pytest
+import redis
 from litestar.testing import TestClient
 from pytest_httpx import HTTPXMock
+from redis.client import Pipeline
 
+from contracts.couriers.registry import DECODE
+from contracts.events import Event
+from contracts.orders import Order
 from contracts.statuses import Status
 from tests.conftest import SECRET, fixture, order_body
 from workers import keys
 from workers.context import Context
-from workers.jobs import ingest_callbacks
+from workers.jobs import as_event, ingest_callbacks
 from workers.queues import queue
+from workers.store import OrderChange, Store
 
 Client = TestClient  # type: ignore[type-arg]
 GHN = "http://127.0.0.1:18999/ghn/shiip/public-api/v2/shipping-order"
@@ -120,6 +128,58 @@ def test_one_bad_entry_does_not_stop_the_stream_behind_it(api: Client, ctx: Cont
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
     [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
     assert aside[b"why"].startswith(b"DecodeError")
+
+
+def _events(order_id: str, name: str) -> list[Event]:
+    received = datetime.now(UTC)
+    return [as_event("ghn", u, received, "push") for u in DECODE["ghn"](_callback(order_id, name))]
+
+
+def test_a_batch_another_writer_interrupts_is_worked_out_again_and_loses_neither_write(
+    api: Client, ctx: Context
+) -> None:
+    first, second = _booked_order(api, ctx), _booked_order(api, ctx)
+    interrupted: list[bool] = []
+
+    def interrupt(_pipe: Pipeline) -> None:  # between the batch's reads and its EXEC, once
+        if not interrupted:
+            interrupted.append(True)
+            ctx.store.update_order(second, now=datetime.now(UTC), dispatch_error="not booked yet: test")
+
+    batch = [
+        OrderChange(first, events=_events(first, "callback_create.json"), also=interrupt),
+        OrderChange(second, events=_events(second, "callback_create.json")),
+    ]
+    with pytest.raises(redis.WatchError):  # given up after one interrupted try: nothing of it written
+        ctx.store.update_orders(batch, now=datetime.now(UTC), tries=1)
+    assert ctx.store.get_order(first).status is Status.ACCEPTED  # type: ignore[union-attr]
+    interrupted.clear()
+    updated = ctx.store.update_orders(batch, now=datetime.now(UTC))
+    assert [o.status for o in updated if o is not None] == [Status.BOOKED, Status.BOOKED]
+    kept = ctx.store.get_order(second)
+    assert kept is not None and kept.status is Status.BOOKED
+    assert kept.dispatch_error == "not booked yet: test"  # the other writer's change was read again, not lost
+
+
+def test_ingest_applies_one_change_at_a_time_when_its_batch_keeps_being_interrupted(
+    api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = [_booked_order(api, ctx) for _ in range(3)]
+    for order_id in orders:
+        for name in ("callback_create.json", "callback_delivered.json"):
+            assert _post(api, _callback(order_id, name)) == 200
+    whole = Store.update_orders
+
+    def busy(self: Store, batch: list[OrderChange], **options: Any) -> list[Order | None]:
+        if options.get("tries") is not None:  # the batch's own attempt: always interrupted
+            raise redis.WatchError("busy")
+        return whole(self, batch, **options)
+
+    monkeypatch.setattr(Store, "update_orders", busy)
+    assert ingest_callbacks("ghn") == 6
+    assert [api.get(f"/v1/orders/{o}").json()["status"] for o in orders] == ["delivered"] * 3
+    steps = [e["raw_status"] for e in api.get(f"/v1/orders/{orders[0]}/events").json()["events"]]
+    assert steps == ["ready_to_pick", "delivered"]
 
 
 def test_a_centres_secret_cannot_move_another_centres_order(api: Client, ctx: Context) -> None:

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -29,7 +30,7 @@ from workers.couriers import CourierRejected
 from workers.decisions import release_replacements
 from workers.dispatch import booking_job, enqueue_admission, per_order_seconds, queue_booking
 from workers.queues import queue
-from workers.store import UnknownOrder
+from workers.store import OrderChange, UnknownOrder
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,20 @@ def _ingest_batch(courier: str) -> int:
     store = current().store
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     entries = store.claim_callbacks(courier, consumer, count=INGEST_BATCH)
-    for entry_id, fields in entries:
-        try:
-            _apply(courier, entry_id, fields, durable=False)
-        except redis.RedisError:
-            raise  # the store is away: leave the batch pending, a later run claims it again
-        except Exception as error:  # one bad entry must not stop the stream behind it
-            log.exception("callback %s/%s could not be applied; set aside for replay", courier, entry_id)
-            store.keep_orphan(_set_aside(courier, entry_id, fields, f"{type(error).__name__}: {error}"))
+    try:
+        _apply_entries(courier, entries, durable=False)  # the whole batch in one transaction
+    except redis.RedisError:
+        raise  # the store is away: leave the batch pending, a later run claims it again
+    except Exception:  # something in one entry: apply them one at a time, so it cannot stop the rest
+        log.exception("a %s batch could not be applied at once; applying its callbacks one by one", courier)
+        for entry_id, fields in entries:
+            try:
+                _apply(courier, entry_id, fields, durable=False)
+            except redis.RedisError:
+                raise
+            except Exception as error:  # one bad entry must not stop the stream behind it
+                log.exception("callback %s/%s could not be applied; set aside for replay", courier, entry_id)
+                store.keep_orphan(_set_aside(courier, entry_id, fields, f"{type(error).__name__}: {error}"))
     if entries:
         # One fsync wait for the batch, then one ack. The AOF is written in order, so an ack that
         # survives a crash implies the updates before it did; a lost ack re-applies (idempotent).
@@ -101,44 +108,77 @@ def _apply(
 
     Such a callback is quarantined, not dropped: couriers can call back before our create returns.
     """
+    return _apply_entries(courier, [(entry_id, fields)], quarantine=quarantine, durable=durable)[0]
+
+
+def _apply_entries(
+    courier: str, entries: Sequence[tuple[str, dict[bytes, bytes]]], *, quarantine: bool = True, durable: bool = True
+) -> list[bool]:
+    """Apply stored callbacks, every order they move in one transaction (`Store.update_orders`); per
+    entry, False when some update is for an order we do not know (yet), and then it is quarantined."""
     ctx = current()
     store = ctx.store
-    waiting = False
-    received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
-    try:
-        updates = DECODE[courier](fields[b"body"])
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
-        store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
-        return True
     max_age = ctx.settings.dd_callback_max_age_hours
-    fresh = [update for update in updates if not replayed(update, received, max_age)]
-    if len(fresh) < len(updates):  # the api refused it (or the stale part)
-        log.warning("callback %s/%s has events older than %g h: set aside as a replay", courier, entry_id, max_age)
-        store.keep_orphan(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
-        updates = fresh
-    centres = fields.get(b"centres", b"").decode().split(",")
-    for update in updates:
-        order = store.order_for(courier, update.reference, update.tracking_code)
-        if order is None:
-            waiting = True
-            continue
-        if order.centre not in centres:  # one centre's secret cannot move another centre's orders
-            log.warning("callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id)
-            store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
-            continue
-        events = [as_event(courier, update, received, "push")] if update.reports_status else []
-        if update.reports_status and update.status is None:
-            log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
-        changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
+    decoded: list[tuple[str, dict[bytes, bytes], datetime, list[StatusUpdate]]] = []
+    for entry_id, fields in entries:
+        received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
         try:
-            store.update_order(order.id, now=_now(), events=events, charges=update.charges, durable=durable, **changes)
-        except UnknownOrder:
+            updates = DECODE[courier](fields[b"body"])
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
+            store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
+            updates = []
+        fresh = [update for update in updates if not replayed(update, received, max_age)]
+        if len(fresh) < len(updates):  # the api refused it (or the stale part)
+            log.warning("callback %s/%s has events older than %g h: set aside as a replay", courier, entry_id, max_age)
+            store.keep_orphan(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
+        decoded.append((entry_id, fields, received, fresh))
+    wanted = [(update.reference, update.tracking_code) for *_, updates in decoded for update in updates]
+    found = iter(store.orders_for(courier, wanted))
+    waiting: set[str] = set()
+    batch: list[OrderChange] = []  # one change per update, in the order the callbacks came
+    sources: dict[str, dict[str, dict[bytes, bytes]]] = {}  # order -> the callbacks that move it
+    for entry_id, fields, received, updates in decoded:
+        centres = fields.get(b"centres", b"").decode().split(",")
+        for update in updates:
+            order = next(found)
+            if order is None:
+                waiting.add(entry_id)
+                continue
+            if order.centre not in centres:  # one centre's secret cannot move another centre's orders
+                log.warning(
+                    "callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id
+                )
+                store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
+                continue
+            events = [as_event(courier, update, received, "push")] if update.reports_status else []
+            if update.reports_status and update.status is None:
+                log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
+            changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
+            batch.append(OrderChange(order.id, events=events, charges=update.charges, changes=changes))
+            sources.setdefault(order.id, {})[entry_id] = fields
+    try:  # a writer that touches one of the orders meanwhile makes the whole batch try again
+        results = store.update_orders(batch, now=_now(), durable=durable, tries=3) if batch else []
+    except redis.WatchError:  # busy orders: one change at a time, each until it goes through
+        results = []
+        for change in batch:
+            try:
+                one = store.update_order(
+                    change.order_id, now=_now(), events=change.events, charges=change.charges, durable=durable,
+                    **change.changes,
+                )  # fmt: skip
+                results.append(one)
+            except UnknownOrder:
+                results.append(None)
+    vanished = {change.order_id for change, result in zip(batch, results, strict=True) if result is None}
+    for order_id in vanished:
+        for entry_id, fields in sources[order_id].items():
             store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
-    if waiting and quarantine:
-        log.info("callback %s/%s is for an order we do not know yet: quarantined", courier, entry_id)
-        store.client.zadd(keys.quarantine(courier), {entry_id: int(fields[b"received_ms"])})
-    return not waiting
+    for entry_id, fields, *_ in decoded:
+        if entry_id in waiting and quarantine:
+            log.info("callback %s/%s is for an order we do not know yet: quarantined", courier, entry_id)
+            store.client.zadd(keys.quarantine(courier), {entry_id: int(fields[b"received_ms"])})
+    return [entry_id not in waiting for entry_id, _ in entries]
 
 
 def as_event(courier: str, update: StatusUpdate, received: datetime, source: Source) -> Event:
