@@ -558,6 +558,8 @@ class Store:
         notices and audit entry), as separate calls would. None for an order that does not exist.
         `tries`: give up (WatchError) after that many attempts that another writer interrupted, instead
         of trying until one goes through."""
+        if not batch:
+            return []
         ids = list(dict.fromkeys(change.order_id for change in batch))
         order_keys = [keys.order(order_id) for order_id in ids]
         attempt = 0
