@@ -16,7 +16,7 @@ from contracts.statuses import Status
 from tests.conftest import order_body
 from workers import keys
 from workers.context import Context
-from workers.store import _STORED_FIELDS, _StoredEvent
+from workers.store import _STORED_FIELDS, _StoredEvent, pack_record, unpack_order, unpack_record
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 CENTRE = dev_config(Settings()).centres["DEMO"]
@@ -72,3 +72,16 @@ def test_the_record_keeps_every_event_and_is_compact(ctx: Context) -> None:
     assert sorted(e.status for e in events) == sorted(steps) and len({e.key for e in events}) == 5
     assert not ctx.store.client.exists(keys.events(order.id))
     assert len(ctx.store.client.get(keys.order(order.id))) < 1000
+
+
+def test_an_event_reads_back_field_for_field_and_the_order_alone_reads_without_its_events() -> None:
+    [order] = prepare(msgspec.convert(order_body(), OrderCreate), centre=CENTRE, new_id=lambda _p: "o01RT", now=NOW)
+    every = Event(key="ghn|T1|x|1", status=Status.DELIVERY_FAILED, courier="ghn", raw_status="delivery_fail",
+                  raw_text="Không liên lạc được", reason_code="GHN-DFC1A4", reason="no answer", event_time=NOW,
+                  received_at=NOW + timedelta(seconds=5), location="Bưu cục 229", source="poll", tracking_code="T1",
+                  unconfirmed=True)  # fmt: skip
+    assert set(_STORED_FIELDS) | {"key"} == set(Event.__struct_fields__)  # a new field must be kept
+    raw = pack_record(order, [every])
+    read_order, [read] = unpack_record(raw)
+    assert read == every and read.event_time.utcoffset() == timedelta(hours=7)  # shown in Hà Nội time
+    assert unpack_order(raw) == read_order == order
