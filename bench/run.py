@@ -143,6 +143,16 @@ def _callback_requests(courier: str, orders: list[str], count: int) -> list[byte
     return requests
 
 
+JOURNEY = 8  # callbacks an order gets in the callback scenarios, as many as a typical journey's steps
+
+
+def _orders(client: redis.Redis, port: int, courier: str, count: int) -> list[str]:
+    """`count` new orders at `courier` (through the api), newest first."""
+    created = load.run(port, _order_requests(count, courier), connections=32, seconds=3600, warmup=0)
+    assert created.errors == 0, created.statuses
+    return [i.decode() for i in client.zrevrange(keys.centre_orders(DEMO_CENTRE), 0, count - 1)]
+
+
 def _summary(result: load.Result, ceiling: float | None = None) -> dict[str, Any]:
     summary = {
         "rate": round(result.rate, 1),
@@ -203,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured load")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--orders", type=int, default=3000, help="orders created, then dispatched")
+    parser.add_argument("--orders", type=int, default=750, help="the least orders per courier for the callbacks")
     parser.add_argument("--memory-orders", type=int, default=100_000, help="delivered orders for the memory figure")
     parser.add_argument("--only-store", action="store_true", help="only the memory and report figures (5, 7)")
     parser.add_argument("--out", default="bench/results", help="where the JSON goes (relative: to the repository)")
@@ -282,15 +292,6 @@ def _load(
         orders = load.run(api_port, _order_requests(int(top * (args.seconds + 1) * 0.5)), **run)
         results["order_intake"] = _summary(orders, top)
         print(f"order intake: {orders.rate:.0f} req/s", file=sys.stderr)
-        # Orders at each courier, for their callbacks.
-        per_courier: dict[str, list[str]] = {}
-        for courier in COURIERS:
-            batch = _order_requests(args.orders // 4, courier)
-            created = load.run(api_port, batch, connections=8, seconds=3600, warmup=0)
-            assert created.errors == 0, created.statuses
-            ids = client.zrevrange(keys.centre_orders(DEMO_CENTRE), 0, args.orders // 4 - 1)
-            per_courier[courier] = [i.decode() for i in ids]
-
         # 3. Dispatch: two workers book the backlog (every order created above) at the sandboxes.
         accepted = client.zcard(keys.DUE)
         sandbox = _process(_cli("sandbox"), env, sandbox_port)
@@ -300,6 +301,15 @@ def _load(
         results["dispatch"] = {"workers": 2, "orders": booked, "seconds": round(elapsed, 2),
                                "rate": round(booked / elapsed, 1)}  # fmt: skip
         print(f"dispatch: {booked / elapsed:.0f} orders/s", file=sys.stderr)
+
+        # Orders at each courier for their callbacks, enough that each gets about a journey's worth (as
+        # many as 40 % of the ceiling could send): applying a callback reads and rewrites the order's
+        # record with all its events, so a hundred callbacks on one order would measure records no real
+        # order has. Made after the dispatch run, so they wait unbooked; the first callback gives each
+        # its tracking code.
+        per_order = int(top * (args.seconds + 1) * 0.4 / JOURNEY)
+        per_courier = {courier: _orders(client, api_port, courier, max(args.orders, per_order)) for courier in COURIERS}
+        results["callback_orders_per_courier"] = len(per_courier["ghn"])
 
         # 4. Callback intake per courier with one ingest worker, and what ingest sustains.
         results["callback_intake"] = {}
@@ -325,7 +335,9 @@ def _load(
             results["latency"] = {}
             ghn_max = results["callback_intake"]["ghn"]["sustained_rate"]
             for share in (0.5, 0.9):
-                bodies = _callback_requests("ghn", per_courier["ghn"], int(ghn_max * share * (args.seconds + 1)) + 100)
+                count = int(ghn_max * share * (args.seconds + 1)) + 100
+                fresh = _orders(client, api_port, "ghn", count // JOURNEY + 1)  # a journey each, again
+                bodies = _callback_requests("ghn", fresh, count)
                 paced = load.run(api_port, bodies, rate=ghn_max * share, **run)
                 results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = _summary(paced, top)
                 _wait(lambda: _backlog(client, "ghn") == 0, 300)
