@@ -122,12 +122,27 @@ def test_malformed_callback_is_refused_but_its_bytes_are_kept_for_replay(api: Cl
 def test_one_bad_entry_does_not_stop_the_stream_behind_it(api: Client, ctx: Context) -> None:
     order_id = _booked_order(api, ctx)
     ctx.store.client.set(keys.order("o01BROKEN"), b"{not an order")
+    _post(api, b'{"ClientOrderCode": ')  # malformed: refused with a 400, kept, set aside by ingest
     _post(api, _callback("o01BROKEN", "callback_create.json"))
     _post(api, _callback(order_id, "callback_delivered.json"))
-    assert ingest_callbacks("ghn") == 2
+    assert ingest_callbacks("ghn") == 3  # the batch breaks on the broken record; then one by one
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
-    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
-    assert aside[b"why"].startswith(b"DecodeError")
+    whys = [aside[b"why"] for _id, aside in ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)]
+    assert len(whys) == 2  # each set aside once, though the batch was worked out twice
+    assert whys[0].startswith(b"malformed") and whys[1].startswith(b"DecodeError")
+
+
+def test_a_callback_known_only_by_a_tracking_code_an_earlier_one_of_its_batch_brings_is_applied(
+    api: Client, ctx: Context
+) -> None:
+    order_id = _booked_order(api, ctx)  # not booked yet: no tracking code
+    assert _post(api, _callback(order_id, "callback_create.json")) == 200  # brings Z82BS
+    assert _post(api, _callback("", "callback_delivered.json")) == 200  # Z82BS only, no reference
+    assert ingest_callbacks("ghn") == 2  # one batch
+    assert not ctx.store.client.zcard(keys.quarantine("ghn"))
+    timeline = api.get(f"/v1/orders/{order_id}/events").json()
+    assert [e["raw_status"] for e in timeline["events"]] == ["ready_to_pick", "delivered"]
+    assert timeline["status"] == "delivered"
 
 
 def _events(order_id: str, name: str) -> list[Event]:

@@ -9,6 +9,7 @@ its own append was answered; nothing is acknowledged before its bytes are on dis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Literal
 
 import hiredis
@@ -37,7 +38,10 @@ class _HiredisPacking:
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):  # "CONFIG GET" and the like: the words are separate arguments
             args = (*args[0].encode().split(), *args[1:])
-        return [hiredis.pack_command(args)]  # str, bytes, int, float: what this code sends
+        try:
+            return [hiredis.pack_command(args)]  # str, bytes, int, float: what this code sends
+        except TypeError as error:  # as redis-py's own packer says it
+            raise redis.DataError(str(error)) from error
 
 
 def _packed_in_c(pool: redis.asyncio.ConnectionPool) -> None:
@@ -104,6 +108,13 @@ class AsyncIntake:
         """`Store.create_orders`' write on the event loop: one round trip, no thread. Not yet durable:
         the caller awaits `durable()` before it answers, then queues the jobs the write claimed."""
         return plan.outcome(await self._create_orders(keys=plan.keys, args=plan.args))
+
+    async def release(self, created: Created) -> None:
+        """Best effort: give back the job kicks an order's write claimed, when it cannot be answered."""
+        claimed = [key for key, mine in ((keys.ADMIT_KICK, created.admit), (keys.WH_KICK, created.notify)) if mine]
+        if claimed:
+            with contextlib.suppress(redis.RedisError):  # the store is away: the kicks expire in 60 s
+                await self.client.delete(*claimed)
 
     async def durable(self) -> None:
         """Return once every write answered before this call is on disk (NotDurable otherwise)."""

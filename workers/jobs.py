@@ -112,13 +112,25 @@ def _apply(
 
 
 def _apply_entries(
-    courier: str, entries: Sequence[tuple[str, dict[bytes, bytes]]], *, quarantine: bool = True, durable: bool = True
+    courier: str,
+    entries: Sequence[tuple[str, dict[bytes, bytes]]],
+    *,
+    quarantine: bool = True,
+    durable: bool = True,
+    again: bool = True,
 ) -> list[bool]:
     """Apply stored callbacks, every order they move in one transaction (`Store.update_orders`); per
-    entry, False when some update is for an order we do not know (yet), and then it is quarantined."""
+    entry, False when some update is for an order we do not know (yet), and then it is quarantined.
+
+    Callbacks set aside (malformed, replayed, another centre's, order vanished) are kept only once the
+    batch is written: if anything fails before, its callbacks are applied one by one, and each would
+    otherwise be set aside twice. A callback that names its order only by a tracking code which an
+    earlier callback of the same batch brings is found by a second pass (`again`), once that is written.
+    """
     ctx = current()
     store = ctx.store
     max_age = ctx.settings.dd_callback_max_age_hours
+    aside: list[dict[str, bytes | str]] = []
     decoded: list[tuple[str, dict[bytes, bytes], datetime, list[StatusUpdate]]] = []
     for entry_id, fields in entries:
         received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
@@ -126,18 +138,19 @@ def _apply_entries(
             updates = DECODE[courier](fields[b"body"])
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
-            store.keep_orphan(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
+            aside.append(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
             updates = []
         fresh = [update for update in updates if not replayed(update, received, max_age)]
         if len(fresh) < len(updates):  # the api refused it (or the stale part)
             log.warning("callback %s/%s has events older than %g h: set aside as a replay", courier, entry_id, max_age)
-            store.keep_orphan(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
+            aside.append(_set_aside(courier, entry_id, fields, f"replayed: events older than {max_age:g} h"))
         decoded.append((entry_id, fields, received, fresh))
     wanted = [(update.reference, update.tracking_code) for *_, updates in decoded for update in updates]
     found = iter(store.orders_for(courier, wanted))
     waiting: set[str] = set()
     batch: list[OrderChange] = []  # one change per update, in the order the callbacks came
     sources: dict[str, dict[str, dict[bytes, bytes]]] = {}  # order -> the callbacks that move it
+    tracked: set[str] = set()  # orders this batch gives their tracking code: the first one given wins
     for entry_id, fields, received, updates in decoded:
         centres = fields.get(b"centres", b"").decode().split(",")
         for update in updates:
@@ -149,16 +162,19 @@ def _apply_entries(
                 log.warning(
                     "callback %s/%s authenticated for %s, not for order %s", courier, entry_id, centres, order.id
                 )
-                store.keep_orphan(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
+                aside.append(_set_aside(courier, entry_id, fields, "authenticated for another centre"))
                 continue
             events = [as_event(courier, update, received, "push")] if update.reports_status else []
             if update.reports_status and update.status is None:
                 log.warning("unmapped %s status %r on order %s", courier, update.raw_status, order.id)
-            changes = {} if order.tracking_code else {"tracking_code": update.tracking_code}
+            changes = {}
+            if not order.tracking_code and order.id not in tracked:
+                changes = {"tracking_code": update.tracking_code}
+                tracked.add(order.id)
             batch.append(OrderChange(order.id, events=events, charges=update.charges, changes=changes))
             sources.setdefault(order.id, {})[entry_id] = fields
     try:  # a writer that touches one of the orders meanwhile makes the whole batch try again
-        results = store.update_orders(batch, now=_now(), durable=durable, tries=3) if batch else []
+        results = store.update_orders(batch, now=_now(), durable=durable, tries=3)
     except redis.WatchError:  # busy orders: one change at a time, each until it goes through
         results = []
         for change in batch:
@@ -172,8 +188,16 @@ def _apply_entries(
                 results.append(None)
     vanished = {change.order_id for change, result in zip(batch, results, strict=True) if result is None}
     for order_id in vanished:
-        for entry_id, fields in sources[order_id].items():
-            store.keep_orphan(_set_aside(courier, entry_id, fields, "order vanished"))
+        aside += [
+            _set_aside(courier, entry_id, fields, "order vanished") for entry_id, fields in sources[order_id].items()
+        ]
+    for kept in aside:
+        store.keep_orphan(kept)
+    if waiting and tracked and again:  # their order may be known by now, by a tracking code just written
+        retried = [(entry_id, fields) for entry_id, fields in entries if entry_id in waiting]
+        known = _apply_entries(courier, retried, quarantine=quarantine, durable=durable, again=False)
+        waiting -= {entry_id for (entry_id, _), ok in zip(retried, known, strict=True) if ok}
+        return [entry_id not in waiting for entry_id, _ in entries]
     for entry_id, fields, *_ in decoded:
         if entry_id in waiting and quarantine:
             log.info("callback %s/%s is for an order we do not know yet: quarantined", courier, entry_id)
