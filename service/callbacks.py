@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, Response, post
+from litestar import MediaType, Request, Response, post
 from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _SECRET_QUERY = frozenset({"token", "hash"})
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "token"})
 
+
+_ANSWERS = {courier: msgspec.json.encode(answer) for courier, answer in ANSWER.items()}  # encoded once
 
 CALLBACK_BYTES = 256_000  # a VNPost batch of hundreds of items fits; a courier never sends more
 
@@ -99,4 +101,4 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
         await anyio.to_thread.run_sync(ctx.store.reject_callback, {**audit, "why": "replayed: events too old"})
         detail = f"Every event in it is older than {max_age:g} hours: an old payload sent again is not applied."
         return problem(422, "callback-replayed", "Replayed callback", detail, request)
-    return Response(ANSWER[courier], status_code=200)
+    return Response(_ANSWERS[courier], media_type=MediaType.JSON, status_code=200)

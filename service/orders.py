@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -184,6 +184,7 @@ class OrderController(Controller):
             now=now,
         )
         first = order_view(ctx, orders[0], fresh=True)
+        answer = msgspec.json.encode(first)  # kept for a replay, and sent as it is: encoded once
         store = ctx.store
         plan = store.order_write(
             orders,
@@ -192,7 +193,7 @@ class OrderController(Controller):
             idempotency=(idempotency_key, hashlib.sha256(msgspec.json.encode(data)).hexdigest())
             if idempotency_key
             else None,
-            response=msgspec.json.encode(first),
+            response=answer,
         )
         created = await intake(state).create_orders(plan)
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
@@ -206,8 +207,9 @@ class OrderController(Controller):
         replay = created.replay
         if replay is not None:  # the first answer, not the order's state now (Stripe's rule)
             headers = {"Location": f"/v1/orders/{replay.order_ids[0]}", "Idempotent-Replayed": "true"}
-            return Response(msgspec.json.decode(replay.response, type=OrderView), status_code=201, headers=headers)
-        return Response(first, status_code=201, headers={"Location": f"/v1/orders/{first.id}"})
+            return Response(replay.response, media_type=MediaType.JSON, status_code=201, headers=headers)
+        headers = {"Location": f"/v1/orders/{first.id}"}
+        return Response(answer, media_type=MediaType.JSON, status_code=201, headers=headers)
 
     @get(
         "/{order_id:str}",
