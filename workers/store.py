@@ -676,16 +676,20 @@ class Store:
             pipe.set(order_key, pack_record(updated, events))
             if old_layout:  # the events moved into the record
                 pipe.delete(keys.events(order_id))
-            if updated.tracking_code:
+            # Index entries are written when they change, not with every step (a step's commands are most
+            # of what ingest's transaction costs): the tracking code when it is new, the deadline when the
+            # order leaves an internal state (the sweep drops an entry a race left), `finished` when it
+            # enters or leaves a final state.
+            if updated.tracking_code and (updated.tracking_code != order.tracking_code or old_layout):
                 pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
-            if updated.status not in INTERNAL:
+            if updated.status not in INTERNAL and order.status in INTERNAL:
                 pipe.zrem(keys.DUE, order_id)
             if order.status is Status.ACCEPTED and updated.status is not Status.ACCEPTED:
                 pipe.hdel(keys.BOOKING_JOBS, order_id)  # no job books it any more
             # Orders at a courier and not finished: the poller looks at those gone quiet.
             if updated.status in TERMINAL and order.status not in TERMINAL:
                 pipe.zadd(keys.FINISHED, {order_id: now.timestamp()})  # retention counts from here
-            elif updated.status not in TERMINAL:
+            elif updated.status not in TERMINAL and order.status in TERMINAL:
                 pipe.zrem(keys.FINISHED, order_id)
             if updated.tracking_code and updated.status not in TERMINAL:
                 pipe.zadd(keys.active(updated.courier), {order_id: now.timestamp()})
