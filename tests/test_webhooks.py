@@ -25,6 +25,7 @@ from workers import keys
 from workers.context import Context
 from workers.embedded import EmbeddedStore
 from workers.jobs import ingest_callbacks
+from workers.queues import queue
 from workers.webhooks import STATE, deliver_due, trim
 
 Client = TestClient  # type: ignore[type-arg]
@@ -109,6 +110,21 @@ def _state(ctx: Context, endpoint_id: str, message_id: str) -> Any:
 def _one_message(api: Client) -> str:
     """An order created: one `order.created` message."""
     return str(api.post("/v1/orders", json=order_body()).json()["id"])
+
+
+def test_an_order_for_a_centre_that_listens_keeps_its_message_and_queues_one_delivery_job(
+    api: Client, ctx: Context, hook: Receiver
+) -> None:
+    notify = queue("notify", ctx.store.client)
+    assert api.post("/v1/orders", json=order_body()).status_code == 201  # nobody listens yet
+    assert ctx.store.client.zcard(keys.WH_FANOUT) == 0 and notify.count == 0
+    _endpoint(api, hook.url)
+    notify.empty()
+    ctx.store.client.delete(keys.WH_KICK)
+    for _ in range(2):
+        assert api.post("/v1/orders", json=order_body()).status_code == 201
+    assert ctx.store.client.zcard(keys.WH_FANOUT) == 2  # each order's `order.created`, in its own write
+    assert [job.func_name for job in notify.get_jobs()] == ["workers.notify.run"]  # the first claimed the kick
 
 
 def test_a_receiver_down_for_a_while_gets_each_message_once_after_retries_on_the_schedule(
