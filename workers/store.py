@@ -97,22 +97,23 @@ def pack_record(order: Order, events: Sequence[Event]) -> bytes:
     return zlib.compress(_PACK.encode(_Record(order=order, events=kept)), 6)
 
 
-def _event_of(kept: _KeptEvent) -> Event:
+def _event_of(stored: _StoredEvent, key: str) -> Event:
+    """An event as kept, in its record or (the earlier layout) its hash, with its key."""
     return Event(  # field by field: a dict of getattr() cost twice as much, for every event of every read
-        key=kept.key,
-        status=kept.status,
-        courier=kept.courier,
-        raw_status=kept.raw_status,
-        raw_text=kept.raw_text,
-        reason_code=kept.reason_code,
-        reason=kept.reason,
+        key=key,
+        status=stored.status,
+        courier=stored.courier,
+        raw_status=stored.raw_status,
+        raw_text=stored.raw_text,
+        reason_code=stored.reason_code,
+        reason=stored.reason,
         # MessagePack keeps instants in UTC: a courier's time is shown in Hà Nội time, as couriers give it.
-        event_time=kept.event_time.astimezone(VIETNAM_TZ),
-        received_at=kept.received_at,
-        location=kept.location,
-        source=kept.source,
-        tracking_code=kept.tracking_code,
-        unconfirmed=kept.unconfirmed,
+        event_time=stored.event_time.astimezone(VIETNAM_TZ),
+        received_at=stored.received_at,
+        location=stored.location,
+        source=stored.source,
+        tracking_code=stored.tracking_code,
+        unconfirmed=stored.unconfirmed,
     )
 
 
@@ -121,7 +122,7 @@ def unpack_record(raw: bytes) -> tuple[Order, list[Event] | None]:
     `dd:order:<id>:events` hash, moved into the record by its next change)."""
     if raw[:1] == _ZLIB:
         record = _RECORD.decode(zlib.decompress(raw))
-        return _local_order(record.order), [_event_of(kept) for kept in record.events]
+        return _local_order(record.order), [_event_of(kept, kept.key) for kept in record.events]
     if raw[:1] == b"{":
         return _ORDER_JSON.decode(raw), None
     return _local_order(_ORDER_UNPACK.decode(raw)), None
@@ -138,10 +139,7 @@ def unpack_event(key: bytes, raw: bytes) -> Event:
     """An event of the old layout, from its order's events hash."""
     if raw[:1] == b"{":
         return _EVENT_JSON.decode(raw)
-    stored = _UNPACK.decode(raw)
-    fields = {name: getattr(stored, name) for name in _STORED_FIELDS}
-    fields["event_time"] = stored.event_time.astimezone(VIETNAM_TZ)
-    return Event(key=key.decode(), **fields)
+    return _event_of(_UNPACK.decode(raw), key.decode())
 
 
 ENCODE = msgspec.json.Encoder().encode
@@ -592,7 +590,7 @@ class Store:
                 try:
                     pipe.watch(*order_keys)
                     # (In WATCH mode the pipeline answers at once, like the client.)
-                    raws = pipe.mget(order_keys) if len(order_keys) > 1 else [pipe.get(order_keys[0])]
+                    raws = pipe.mget(order_keys)
                     state: dict[str, tuple[Order, list[Event], bool] | None] = {}
                     for order_id, raw in zip(ids, raws, strict=True):
                         if raw is None:
