@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
+from contracts.config import DEMO_CENTRE
+from tests.conftest import API_KEY
 from workers import keys
 from workers.context import Context
 from workers.intake import AsyncIntake
+from workers.store import NotDurable, Principal
 
 
 def _waits(ctx: Context) -> int:
@@ -43,3 +48,48 @@ def test_appends_wait_for_the_fsync_that_follows_them(ctx: Context) -> None:
     before = _waits(ctx)
     assert asyncio.run(one()) == 1
     assert _waits(ctx) - before == 1
+
+
+def _evalsha_calls(ctx: Context) -> int:
+    return int(ctx.store.client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_concurrent_callbacks_go_in_rounds_in_arrival_order_with_one_kick_per_courier(ctx: Context) -> None:
+    before = _evalsha_calls(ctx)
+
+    async def burst() -> list[bool]:
+        intake = AsyncIntake(ctx.store)
+        try:
+            couriers = ["ghn", "ghtk"] * 150
+            return await asyncio.gather(*(intake.append(c, {"body": f"{n}"}) for n, c in enumerate(couriers)))
+        finally:
+            await intake.close()
+
+    kicked = asyncio.run(burst())
+    assert kicked[:2] == [True, True] and kicked.count(True) == 2  # the first of each courier claims its kick
+    for courier, first in (("ghn", 0), ("ghtk", 1)):
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = ctx.store.client.xrange(keys.callbacks(courier))  # type: ignore[assignment]
+        bodies = [fields[b"body"] for _, fields in entries]
+        assert bodies == [str(n).encode() for n in range(first, 300, 2)]  # each kept once, in arrival order
+    assert _evalsha_calls(ctx) - before < 300 / 2  # in rounds: far fewer commands than callbacks
+
+
+def test_a_call_that_fails_fails_alone_and_lost_scripts_are_loaded_again(ctx: Context) -> None:
+    ctx.store.client.set(keys.callbacks("ghn"), "not a stream")  # this courier's append will fail in the store
+    ctx.store.client.script_flush()  # as after a store restart: no script is known
+
+    async def round_() -> list[object]:
+        intake = AsyncIntake(ctx.store)
+        try:
+            calls: list[Coroutine[Any, Any, object]] = [intake.append("ghtk", {"body": "ok"})]
+            calls += [intake.append("ghn", {"body": "x"})]
+            calls += [intake.principal(API_KEY, per_minute=0) for _ in range(3)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await intake.close()
+
+    appended, refused, *checked = asyncio.run(round_())
+    assert appended is True
+    assert isinstance(refused, NotDurable)  # the courier's stream is broken: 503, nothing claimed to be kept
+    assert checked == [(Principal(centre=DEMO_CENTRE), 0)] * 3
+    assert ctx.store.client.xlen(keys.callbacks("ghtk")) == 1
