@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
-import hiredis
 import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript
@@ -28,28 +27,9 @@ from workers.store import (
     Principal,
     Store,
     key_lookup,
+    packed_in_c,
     principal_from,
 )
-
-
-class _HiredisPacking:
-    """redis-py's asyncio connections pack every command in Python, about 4 µs an argument here (a
-    callback's append has twenty, an order's write more); its sync client packs them with hiredis, in
-    C. This does the same for the async ones: the bytes on the wire are the same."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):  # "CONFIG GET" and the like: the words are separate arguments
-            args = (*args[0].encode().split(), *args[1:])
-        try:
-            return [hiredis.pack_command(args)]  # str, bytes, int, float: what this code sends
-        except TypeError as error:  # as redis-py's own packer says it
-            raise redis.DataError(str(error)) from error
-
-
-def _packed_in_c(pool: redis.asyncio.ConnectionPool) -> None:
-    """Its connections (TCP, TLS or unix socket, as the URL said) pack commands with hiredis."""
-    base = pool.connection_class
-    pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
 
 
 def _tcp_url(client: redis.Redis) -> str:
@@ -140,11 +120,11 @@ class AsyncIntake:
         url = store.url or _tcp_url(store.client)  # the same server, TLS or unix socket included
         # Bounded: a burst of callbacks waits for a connection instead of opening one each.
         pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, socket_timeout=10)
-        _packed_in_c(pool)
+        packed_in_c(pool)
         self.client = redis.asyncio.Redis(connection_pool=pool)
         # INCR and WAITAOF on one connection; the timeout is longer than WAITAOF's own 5 s.
         self.probe = redis.asyncio.Redis.from_url(url, single_connection_client=True, socket_timeout=10)
-        _packed_in_c(self.probe.connection_pool)
+        packed_in_c(self.probe.connection_pool)
         self._create_orders = self.client.register_script(CREATE_ORDERS)
         self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         self._append = self.client.register_script(APPEND_CALLBACKS)

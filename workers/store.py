@@ -12,8 +12,10 @@ from dataclasses import field as default
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import hiredis
 import msgspec
 import redis
+import redis.asyncio
 from redis.client import Pipeline
 
 from contracts.base import Record
@@ -68,8 +70,9 @@ class _KeptEvent(_StoredEvent, frozen=True):
 
 class _Record(msgspec.Struct, array_like=True, frozen=True):
     """What `dd:order:<id>` holds: the order (fields by name, so it can grow) and all its events,
-    MessagePack, zlib-compressed. One key and one read per order: 0.9 KB for an order with eight
-    events where the order and an events hash took 2.4 KB (docs/BENCHMARKS.md, memory)."""
+    MessagePack, zlib-compressed once the order is finished. One key and one read per order: 0.9 KB for
+    a delivered order with eight events where the order and an events hash took 2.4 KB
+    (docs/BENCHMARKS.md, memory)."""
 
     order: Order
     events: list[_KeptEvent]
@@ -89,12 +92,19 @@ _ORDER_UNPACK = msgspec.msgpack.Decoder(Order)  # orders written before events j
 _UNPACK = msgspec.msgpack.Decoder(_StoredEvent)
 _EVENT_JSON = msgspec.json.Decoder(Event)  # events written before the MessagePack layout
 _STORED_FIELDS = _StoredEvent.__struct_fields__
-_ZLIB = b"\x78"  # zlib's first byte; never the first byte of the MessagePack map or JSON of the old layouts
+# A record's first byte says how it is kept: zlib's, or a MessagePack array of two (a plain record); neither
+# is the first byte of the MessagePack map or the JSON of the old layouts.
+_ZLIB = b"\x78"
+_PLAIN = b"\x92"
 
 
 def pack_record(order: Order, events: Sequence[Event]) -> bytes:
+    """The record, compressed once the order is finished. An order on its way is rewritten at every
+    step, and compressing it each time was a fifth of ingest's CPU; a finished one stays for years, and
+    those are nearly all of the store (0.9 KB compressed against 2.3 KB with eight events)."""
     kept = [_KeptEvent(key=e.key, **{name: getattr(e, name) for name in _STORED_FIELDS}) for e in events]
-    return zlib.compress(_PACK.encode(_Record(order=order, events=kept)), 6)
+    packed = _PACK.encode(_Record(order=order, events=kept))
+    return zlib.compress(packed, 6) if order.status in TERMINAL else packed
 
 
 def _event_of(stored: _StoredEvent, key: str) -> Event:
@@ -117,12 +127,21 @@ def _event_of(stored: _StoredEvent, key: str) -> Event:
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _read_record(raw: bytes) -> tuple[Order, tuple[Event, ...]]:
+    """A record decoded, remembered by its bytes: ingest reads a batch's orders to find them, then again
+    under WATCH to change them, and both reads nearly always return the same bytes. Keyed by content, so
+    a record that changed is decoded afresh; what it returns is immutable."""
+    record = _RECORD.decode(zlib.decompress(raw) if raw[:1] == _ZLIB else raw)
+    return _local_order(record.order), tuple(_event_of(kept, kept.key) for kept in record.events)
+
+
 def unpack_record(raw: bytes) -> tuple[Order, list[Event] | None]:
     """The order and its events; events None for an order of the old layout (its events are in the
     `dd:order:<id>:events` hash, moved into the record by its next change)."""
-    if raw[:1] == _ZLIB:
-        record = _RECORD.decode(zlib.decompress(raw))
-        return _local_order(record.order), [_event_of(kept, kept.key) for kept in record.events]
+    if raw[:1] in (_ZLIB, _PLAIN):
+        order, events = _read_record(raw)
+        return order, list(events)
     if raw[:1] == b"{":
         return _ORDER_JSON.decode(raw), None
     return _local_order(_ORDER_UNPACK.decode(raw)), None
@@ -130,8 +149,8 @@ def unpack_record(raw: bytes) -> tuple[Order, list[Event] | None]:
 
 def unpack_order(raw: bytes) -> Order:
     """The order of a record, without making its events (finding the order a callback is about)."""
-    if raw[:1] == _ZLIB:
-        return _local_order(_RECORD_HEAD.decode(zlib.decompress(raw)).order)
+    if raw[:1] in (_ZLIB, _PLAIN):
+        return _local_order(_RECORD_HEAD.decode(zlib.decompress(raw) if raw[:1] == _ZLIB else raw).order)
     return unpack_record(raw)[0]
 
 
@@ -326,6 +345,28 @@ class OrderWrite(msgspec.Struct, frozen=True):
         return Created(replay=None, admit=admit, notify=bool(reply[1]) and kicks[0])
 
 
+class _HiredisPacking:
+    """Commands packed by hiredis in one C call. redis-py's asyncio connections pack every command in
+    Python, about 4 µs an argument here (an order's write has ~90); its sync ones hand hiredis the
+    arguments only after ~3 µs of Python checks a command (ingest writes a dozen commands a callback).
+    The bytes on the wire are the same."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str):  # "CONFIG GET" and the like: the words are separate arguments
+            args = (*args[0].encode().split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]  # str, bytes, int, float: what this code sends
+        except TypeError as error:  # as redis-py's own packer says it
+            raise redis.DataError(str(error)) from error
+
+
+def packed_in_c(pool: redis.ConnectionPool | redis.asyncio.ConnectionPool) -> None:
+    """Its connections (TCP, TLS or unix socket, as the URL said) pack commands with hiredis."""
+    base = pool.connection_class
+    if not issubclass(base, _HiredisPacking):  # once, however many stores share the client
+        pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
+
+
 class Store:
     def __init__(
         self,
@@ -337,6 +378,7 @@ class Store:
         calendar: WorkingCalendar | None = None,
     ) -> None:
         self.client = client
+        packed_in_c(client.connection_pool)  # its connections from now on
         self.durability = durability
         self.url = url  # how the client was reached: an async client of the same server uses it
         # What the report counters need to know: each centre's address (for J+n) and the calendar.
@@ -719,14 +761,15 @@ class Store:
         of the rest (when any), one for their orders."""
         if not wanted:
             return []
+        # Decoded whole (events too), not just the order: the change that follows reads the same bytes.
         by_reference = self.client.mget([keys.order(reference or "") for reference, _ in wanted])
-        orders = [unpack_order(raw) if raw else None for raw in by_reference]
+        orders = [unpack_record(raw)[0] if raw else None for raw in by_reference]
         missing = [n for n, order in enumerate(orders) if order is None]
         if missing:
             ids = self.client.mget([keys.tracking(courier, wanted[n][1]) for n in missing])
             raws = self.client.mget([keys.order(i.decode() if i else "") for i in ids])
             for n, raw in zip(missing, raws, strict=True):
-                orders[n] = unpack_order(raw) if raw else None
+                orders[n] = unpack_record(raw)[0] if raw else None
         return [order if order is not None and order.courier == courier else None for order in orders]
 
     def quiet(self, courier: str, before: float, limit: int = 200) -> list[str]:
