@@ -43,6 +43,12 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def _commands(url: str) -> dict[str, int]:
+    with redis.Redis.from_url(url) as client:
+        stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--py-spy", help="record the api with py-spy into this file (raw format)")
@@ -74,11 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             store_pid = store.process.pid if store.process else None
             began, cpu, own = time.monotonic(), _tree_cpu(api.pid), time.process_time()
             store_cpu = _cpu_seconds(store_pid) if store_pid else 0.0
+            commands = _commands(store.url)
             result = load.run(port, requests, connections=args.connections, seconds=args.seconds, warmup=0)
             elapsed = time.monotonic() - began
             used = (_tree_cpu(api.pid) - cpu) / elapsed
             loader = (time.process_time() - own) / elapsed
             stored = (_cpu_seconds(store_pid) - store_cpu) / elapsed if store_pid else float("nan")
+            commands = {name: calls - commands.get(name, 0) for name, calls in _commands(store.url).items()}
             if spy is not None:
                 spy.wait()
         per_order = used / result.rate * 1000 if result.rate else float("nan")
@@ -86,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.rate:.0f} {what}/s, api CPU {used:.0%} of a core, {per_order:.2f} ms CPU per request, "
               f"store CPU {stored:.0%}, load generator CPU {loader:.0%}, "
               f"p50 {result.percentile(50) * 1000:.1f} ms, errors {result.errors}")  # fmt: skip
+        # How well the api's rounds batch: store commands (a script is one) and fsync waits per request.
+        if result.requests:
+            per = {name: round(calls / result.requests, 3) for name, calls in sorted(commands.items()) if calls}
+            print(f"store commands per request: {per}")
     finally:
         store.stop()
     return 0

@@ -121,10 +121,7 @@ class AsyncIntake:
         # Bounded: a burst of callbacks waits for a connection instead of opening one each.
         pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, socket_timeout=10)
         packed_in_c(pool)
-        self.client = redis.asyncio.Redis(connection_pool=pool)
-        # INCR and WAITAOF on one connection; the timeout is longer than WAITAOF's own 5 s.
-        self.probe = redis.asyncio.Redis.from_url(url, single_connection_client=True, socket_timeout=10)
-        packed_in_c(self.probe.connection_pool)
+        self.client = redis.asyncio.Redis(connection_pool=pool)  # its timeout is longer than WAITAOF's 5 s
         self._create_orders = self.client.register_script(CREATE_ORDERS)
         self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         self._append = self.client.register_script(APPEND_CALLBACKS)
@@ -141,20 +138,20 @@ class AsyncIntake:
         one queued job per courier drains the stream in batches (the kick key says one is queued), and
         the sweep re-drains whatever a lost job left.
         """
-        kicked = await self._appends((courier, [value for pair in fields.items() for value in pair]))
-        await self.durable()
-        return kicked
+        return await self._appends((courier, [value for pair in fields.items() for value in pair]))
 
     async def _append_round(self, callbacks: list[tuple[str, list[bytes | str]]]) -> list[bool | NotDurable]:
+        """A round of callbacks: one script appends them all, and the fsync wait follows it in the same
+        write to the socket (a round costs the api one send, where an append and a separate barrier
+        took three)."""
         names: list[str] = []
         args: list[bytes | str | int] = [60]
         for courier, flat in callbacks:
             names += [keys.callbacks(courier), keys.ingest_kick(courier)]
             args += [len(flat), *flat]
-        try:
-            answers = await self._append(keys=names, args=args)
-        except redis.RedisError as error:  # the store is away or every connection busy: 503, retry later
-            raise NotDurable(f"the callback could not be kept: {type(error).__name__}") from error
+        [answers] = await self._scripts([(self._append, names, args)], fsync=self.durability == "waitaof")
+        if isinstance(answers, redis.RedisError):
+            raise NotDurable(f"the callbacks could not be kept: {answers}")
         return [
             NotDurable(f"the callback could not be kept: {answer.decode(errors='replace')}")
             if isinstance(answer, bytes)
@@ -173,10 +170,15 @@ class AsyncIntake:
         return plan.outcome(await self._calls((self._create_orders, plan.keys, plan.args)))
 
     async def _call_round(self, calls: list[tuple[AsyncScript, list[str], list[Any]]]) -> list[Any]:
-        """Scripts from concurrent requests (key checks, order writes) in one pipeline: one write to the
-        socket, one read, for the round. Each runs alone in the store as before; its reply, or its own
-        error, goes to its caller. A script the store does not have (it restarted) is loaded, and the
-        calls that needed it sent again (they did not run)."""
+        """Scripts from concurrent requests (key checks, order writes): each runs alone in the store as
+        before; its reply, or its own error, goes to its caller."""
+        return await self._scripts(calls, fsync=False)
+
+    async def _scripts(self, calls: list[tuple[AsyncScript, list[str], list[Any]]], *, fsync: bool) -> list[Any]:
+        """Scripts in one pipeline: one write to the socket, one read, for the lot. With `fsync`, a
+        `WAITAOF` follows them on the same connection, so they are on disk when this returns. A script the
+        store does not have (it restarted) is loaded, and the calls that needed it sent again (they did
+        not run)."""
         replies: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         for attempt in range(2):
@@ -184,10 +186,14 @@ class AsyncIntake:
             for at in pending:
                 script, names, args = calls[at]
                 pipe.evalsha(script.sha, len(names), *names, *args)
+            if fsync:
+                pipe.execute_command("WAITAOF", 1, 0, 5000)
             try:
                 answered = await pipe.execute(raise_on_error=False)
             except redis.RedisError as error:  # the store is away or every connection busy: 503
                 raise NotDurable(f"the store could not be reached: {type(error).__name__}") from error
+            if fsync:
+                _synced(answered.pop())
             missing = []
             for at, reply in zip(pending, answered, strict=True):
                 replies[at] = reply
@@ -214,16 +220,25 @@ class AsyncIntake:
 
     async def _fsync_round(self, waiting: list[None]) -> list[None]:
         # The AOF is written in order: one probe written after every waiting write, fsynced, covers them.
+        # WAITAOF waits for its own connection's writes, so the probe and the wait go together.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(keys.FSYNC_PROBE)
+        pipe.execute_command("WAITAOF", 1, 0, 5000)
         try:
-            await self.probe.incr(keys.FSYNC_PROBE)
-            local, _replicas = await self.probe.execute_command("WAITAOF", 1, 0, 5000)  # type: ignore[no-untyped-call]
+            _probe, synced = await pipe.execute(raise_on_error=False)
         except redis.RedisError as error:
             raise NotDurable(str(error)) from error
-        if int(local) < 1:
-            raise NotDurable("the store did not confirm the fsync within 5 s")
+        _synced(synced)
         return waiting
 
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
-        await self.probe.aclose()
+
+
+def _synced(reply: Any) -> None:
+    """A `WAITAOF` reply: this connection's writes are on the local disk, or NotDurable."""
+    if isinstance(reply, Exception):
+        raise NotDurable(f"the store could not confirm the fsync: {reply}")
+    if int(reply[0]) < 1:
+        raise NotDurable("the store did not confirm the fsync within 5 s")
