@@ -36,7 +36,7 @@ from workers.context import Context
 from workers.decisions import Action, Decision, actions, decide
 from workers.dispatch import enqueue_dispatch, queue_claimed
 from workers.notices import NoticeRecord
-from workers.store import NotDurable, Principal
+from workers.store import Principal
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +195,8 @@ class OrderController(Controller):
             else None,
             response=answer,
         )
-        created = await intake(state).create_orders(plan)
         # On disk before the 201 (or the replay): one fsync wait shared with the requests around it.
-        try:
-            await intake(state).durable()
-        except NotDurable:  # 503; let the next order queue the jobs this one claimed (else the sweep does)
-            await intake(state).release(created)
-            raise
+        created = await intake(state).create_orders(plan)
         if created.admit or created.notify:  # the jobs this write claimed; only once it is on disk
             await anyio.to_thread.run_sync(partial(queue_claimed, store.client, created))
         replay = created.replay

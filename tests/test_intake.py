@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -93,3 +94,25 @@ def test_a_call_that_fails_fails_alone_and_lost_scripts_are_loaded_again(ctx: Co
     assert isinstance(refused, NotDurable)  # the courier's stream is broken: 503, nothing claimed to be kept
     assert checked == [(Principal(centre=DEMO_CENTRE), 0)] * 3
     assert ctx.store.client.xlen(keys.callbacks("ghtk")) == 1
+
+
+def test_callbacks_are_not_acknowledged_when_the_store_cannot_fsync(ctx: Context) -> None:
+    client = ctx.store.client
+    client.config_set("appendonly", "no")  # a store that can no longer promise the write is on disk
+
+    async def burst() -> list[object]:
+        intake = AsyncIntake(ctx.store)
+        try:
+            return await asyncio.gather(
+                *(intake.append("ghn", {"body": f"{n}"}) for n in range(5)), return_exceptions=True
+            )
+        finally:
+            await intake.close()
+
+    try:
+        answers = asyncio.run(burst())
+    finally:
+        client.config_set("appendonly", "yes")
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.01)
+    assert all(isinstance(answer, NotDurable) for answer in answers)  # each courier is told 503, and retries

@@ -130,6 +130,7 @@ def test_order_is_not_acknowledged_when_the_store_cannot_fsync(api: Client, ctx:
         refused = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-503"})
         assert refused.status_code == 503
         assert refused.json()["type"].endswith("not-durable")
+        assert not client.exists(keys.ADMIT_KICK)  # the job kick it claimed is given back for the next order
         again = api.post("/v1/orders", json=order_body(), headers={"Idempotency-Key": "k-503"})
         assert again.status_code == 503  # a retry is not acknowledged either while the fsync is impossible
     finally:

@@ -1,15 +1,17 @@
-"""Callback intake on the api's event loop: concurrent callbacks are appended together, one command a
-round, and made durable by a group commit, so they share one fsync wait instead of paying one each.
+"""The api's writes on its event loop, in rounds: while one round is with the store, the requests that
+arrive wait and go together in the next, as one send (concurrent callbacks in one script, order writes
+each their own script), with one fsync wait that all of them share.
 
-The AOF is written in order, so one `WAITAOF` on a probe written after a set of appends covers them
-all (the same argument as `Store.make_durable`). Every request awaits the barrier that starts after
-its own append was answered; nothing is acknowledged before its bytes are on disk.
+The AOF is written in order, so one `WAITAOF` after a probe written behind a round's writes covers
+them all, and every write answered before (the same argument as `Store.make_durable`). A request is
+answered only once its round's wait returned; nothing is acknowledged before its bytes are on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
@@ -22,6 +24,7 @@ from workers.store import (
     CREATE_ORDERS,
     PRINCIPAL_SCRIPT,
     Created,
+    IdempotencyConflict,
     NotDurable,
     OrderWrite,
     Principal,
@@ -37,6 +40,8 @@ def _tcp_url(client: redis.Redis) -> str:
     given = client.connection_pool.connection_kwargs
     return f"redis://{given.get('host', '127.0.0.1')}:{given.get('port', 6379)}/{given.get('db', 0)}"
 
+
+log = logging.getLogger(__name__)
 
 # Raw callbacks and their ingest kicks, a round's worth in one command (a MULTI/EXEC pipeline of an append
 # and its kick cost the api about twice the CPU of one call, and a call each about twice one a round).
@@ -95,14 +100,15 @@ class _Rounds(Generic[Item, Result]):
                 try:
                     results = await self._send([item for item, _ in round_])
                 except NotDurable as error:
-                    for _, answer in round_:
-                        if not answer.done():
-                            answer.set_exception(error)
+                    _fail(round_, error)
                     continue
-                except BaseException as error:  # cancelled at shutdown, an odd reply: no request hangs
-                    for _, answer in round_:
-                        if not answer.done():
-                            answer.set_exception(NotDurable(f"the store's round failed: {type(error).__name__}"))
+                except Exception as error:  # an odd reply, a bug: these requests fail, the next round goes on
+                    log.exception("a round of %d store calls failed", len(round_))
+                    _fail(round_, NotDurable(f"the store's round failed: {type(error).__name__}"))
+                    continue
+                except BaseException:  # cancelled at shutdown: no request is left waiting
+                    _fail([*round_, *self._waiting], NotDurable("the api is shutting down"))
+                    self._waiting = []
                     raise
                 for (_, answer), result in zip(round_, results, strict=True):
                     if answer.done():
@@ -113,6 +119,12 @@ class _Rounds(Generic[Item, Result]):
                         answer.set_result(result)
         finally:
             self._task = None
+
+
+def _fail(waiting: list[tuple[Any, asyncio.Future[Any]]], error: NotDurable) -> None:
+    for _, answer in waiting:
+        if not answer.done():
+            answer.set_exception(error)
 
 
 class AsyncIntake:
@@ -127,9 +139,10 @@ class AsyncIntake:
         self._append = self.client.register_script(APPEND_CALLBACKS)
         durability = store.durability
         self.durability: Literal["waitaof", "always"] = durability
+        self._fsync = durability == "waitaof"  # else the store fsyncs every write before it answers
         self._appends = _Rounds(self._append_round, most=256)
-        self._calls = _Rounds(self._call_round, most=128)
-        self._fsyncs = _Rounds(self._fsync_round)
+        self._checks = _Rounds(self._check_round, most=128)
+        self._writes = _Rounds(self._write_round, most=128)
 
     async def append(self, courier: str, fields: dict[str, bytes | str]) -> bool:
         """Keep a callback durably, before any parsing; True when the caller should queue an ingest job.
@@ -149,7 +162,9 @@ class AsyncIntake:
         for courier, flat in callbacks:
             names += [keys.callbacks(courier), keys.ingest_kick(courier)]
             args += [len(flat), *flat]
-        [answers] = await self._scripts([(self._append, names, args)], fsync=self.durability == "waitaof")
+        [answers], unsynced = await self._scripts([(self._append, names, args)], fsync=self._fsync)
+        if unsynced is not None:
+            raise unsynced
         if isinstance(answers, redis.RedisError):
             raise NotDurable(f"the callbacks could not be kept: {answers}")
         return [
@@ -162,38 +177,69 @@ class AsyncIntake:
     async def principal(self, secret: str, per_minute: int) -> tuple[Principal | None, int]:
         """`Store.principal` on the event loop: an API key checked without a hop to a thread."""
         names, args = key_lookup(secret, per_minute)
-        return principal_from(await self._calls((self._principal, names, args)))
+        return principal_from(await self._checks((self._principal, names, args)))
+
+    async def _check_round(self, calls: list[tuple[AsyncScript, list[str], list[Any]]]) -> list[Any]:
+        """API key checks from concurrent requests: each its own reply, or its own error."""
+        replies, _unsynced = await self._scripts(calls, fsync=False)
+        return replies
 
     async def create_orders(self, plan: OrderWrite) -> Created:
-        """`Store.create_orders`' write on the event loop: one round trip, no thread. Not yet durable:
-        the caller awaits `durable()` before it answers, then queues the jobs the write claimed."""
-        return plan.outcome(await self._calls((self._create_orders, plan.keys, plan.args)))
+        """`Store.create_orders`' write on the event loop, on disk when it returns (NotDurable
+        otherwise): the caller then queues the jobs the write claimed, and answers."""
+        return await self._writes(plan)
 
-    async def _call_round(self, calls: list[tuple[AsyncScript, list[str], list[Any]]]) -> list[Any]:
-        """Scripts from concurrent requests (key checks, order writes): each runs alone in the store as
-        before; its reply, or its own error, goes to its caller."""
-        return await self._scripts(calls, fsync=False)
+    async def _write_round(self, plans: list[OrderWrite]) -> list[Created | Exception]:
+        """Order writes from concurrent requests, each its own script, with one fsync wait after them in
+        the same send. When the fsync is not confirmed, nothing is answered and the job kicks the writes
+        claimed are given back (best effort: else they expire in 60 s and the sweep queues the jobs)."""
+        calls = [(self._create_orders, plan.keys, plan.args) for plan in plans]
+        replies, unsynced = await self._scripts(calls, fsync=self._fsync)
+        outcomes: list[Created | Exception] = []
+        for plan, reply in zip(plans, replies, strict=True):
+            try:
+                outcomes.append(reply if isinstance(reply, Exception) else plan.outcome(reply))
+            except IdempotencyConflict as conflict:
+                outcomes.append(conflict)
+        if unsynced is not None:
+            claimed = [
+                key
+                for created in outcomes
+                if isinstance(created, Created)
+                for key, mine in ((keys.ADMIT_KICK, created.admit), (keys.WH_KICK, created.notify))
+                if mine
+            ]
+            if claimed:
+                with contextlib.suppress(redis.RedisError):  # the store is away: the kicks expire
+                    await self.client.delete(*claimed)
+            raise unsynced
+        return outcomes
 
-    async def _scripts(self, calls: list[tuple[AsyncScript, list[str], list[Any]]], *, fsync: bool) -> list[Any]:
-        """Scripts in one pipeline: one write to the socket, one read, for the lot. With `fsync`, a
-        `WAITAOF` follows them on the same connection, so they are on disk when this returns. A script the
-        store does not have (it restarted) is loaded, and the calls that needed it sent again (they did
-        not run)."""
+    async def _scripts(
+        self, calls: list[tuple[AsyncScript, list[str], list[Any]]], *, fsync: bool
+    ) -> tuple[list[Any], NotDurable | None]:
+        """Scripts in one pipeline: one write to the socket, one read, for the lot; each reply is its
+        call's, an error included. With `fsync`, a `WAITAOF` follows them on the same connection; the
+        second value says when it did not confirm that they are on disk. A script the store does not have
+        (it restarted) is loaded, and the calls that needed it sent again (they did not run)."""
         replies: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
+        unsynced: NotDurable | None = None
         for attempt in range(2):
             pipe = self.client.pipeline(transaction=False)
             for at in pending:
                 script, names, args = calls[at]
                 pipe.evalsha(script.sha, len(names), *names, *args)
-            if fsync:
+            if fsync:  # the probe: WAITAOF waits for this connection's writes, and a replay wrote none
+                pipe.incr(keys.FSYNC_PROBE)
                 pipe.execute_command("WAITAOF", 1, 0, 5000)
             try:
                 answered = await pipe.execute(raise_on_error=False)
             except redis.RedisError as error:  # the store is away or every connection busy: 503
                 raise NotDurable(f"the store could not be reached: {type(error).__name__}") from error
             if fsync:
-                _synced(answered.pop())
+                unsynced = unsynced or _unsynced(answered.pop())
+                answered.pop()  # the probe's count
             missing = []
             for at, reply in zip(pending, answered, strict=True):
                 replies[at] = reply
@@ -204,41 +250,17 @@ class AsyncIntake:
             for script in {calls[at][0] for at in missing}:
                 await self.client.script_load(script.script)
             pending = missing
-        return replies
-
-    async def release(self, created: Created) -> None:
-        """Best effort: give back the job kicks an order's write claimed, when it cannot be answered."""
-        claimed = [key for key, mine in ((keys.ADMIT_KICK, created.admit), (keys.WH_KICK, created.notify)) if mine]
-        if claimed:
-            with contextlib.suppress(redis.RedisError):  # the store is away: the kicks expire in 60 s
-                await self.client.delete(*claimed)
-
-    async def durable(self) -> None:
-        """Return once every write answered before this call is on disk (NotDurable otherwise)."""
-        if self.durability == "waitaof":
-            await self._fsyncs(None)
-
-    async def _fsync_round(self, waiting: list[None]) -> list[None]:
-        # The AOF is written in order: one probe written after every waiting write, fsynced, covers them.
-        # WAITAOF waits for its own connection's writes, so the probe and the wait go together.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(keys.FSYNC_PROBE)
-        pipe.execute_command("WAITAOF", 1, 0, 5000)
-        try:
-            _probe, synced = await pipe.execute(raise_on_error=False)
-        except redis.RedisError as error:
-            raise NotDurable(str(error)) from error
-        _synced(synced)
-        return waiting
+        return replies, unsynced
 
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
 
 
-def _synced(reply: Any) -> None:
-    """A `WAITAOF` reply: this connection's writes are on the local disk, or NotDurable."""
+def _unsynced(reply: Any) -> NotDurable | None:
+    """What a `WAITAOF` reply says: None when this connection's writes are on the local disk."""
     if isinstance(reply, Exception):
-        raise NotDurable(f"the store could not confirm the fsync: {reply}")
+        return NotDurable(f"the store could not confirm the fsync: {reply}")
     if int(reply[0]) < 1:
-        raise NotDurable("the store did not confirm the fsync within 5 s")
+        return NotDurable("the store did not confirm the fsync within 5 s")
+    return None

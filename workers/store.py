@@ -250,7 +250,7 @@ _NO_EVENTS = Timeline(status=Status.ACCEPTED, entries=())
 # first jobs, counters, audit entries and Idempotency record written with nothing in between, which
 # WATCH/GET then MULTI/EXEC took four round trips and a retry loop to do. KEYS: the Idempotency-Key
 # record ('' for none), the centre's webhook endpoints. ARGV[1]: the commands (`command_blob`), each a
-# flag byte and its arguments: `a` runs always, `w` only when the centre has an endpoint (no message is
+# flag byte and the command in RESP: `a` runs always, `w` only when the centre has an endpoint (no message is
 # kept that nobody could receive), `k`/`K` likewise with the reply kept (the kicks: 1 when this call
 # claimed the job). One blob, not one argument each: the client's packing of ~90 arguments was the
 # largest single cost of an order in the api. The commands name keys the script does not declare: fine
@@ -264,10 +264,10 @@ end
 local listening = KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1
 local replies = {'', listening and 1 or 0}
 local blob, pos = ARGV[1], 1
-local function number()
-  local colon = string.find(blob, ':', pos, true)
-  local value = tonumber(string.sub(blob, pos, colon - 1))
-  pos = colon + 1
+local function number()  -- a RESP header at pos ('*3' or '$5'): its number, pos after its CRLF
+  local crlf = string.find(blob, '\\r\\n', pos + 1, true)
+  local value = tonumber(string.sub(blob, pos + 1, crlf - 1))
+  pos = crlf + 2
   return value
 end
 while pos <= #blob do
@@ -277,7 +277,7 @@ while pos <= #blob do
   for j = 1, number() do
     local size = number()
     command[j] = string.sub(blob, pos, pos + size - 1)
-    pos = pos + size
+    pos = pos + size + 2
   end
   local reply = false
   if flag == 'a' or flag == 'k' or listening then reply = redis.call(unpack(command)) end
@@ -288,16 +288,13 @@ return replies
 
 
 def command_blob(commands: Iterable[tuple[bytes, Sequence[Any]]]) -> bytes:
-    """Commands for `CREATE_ORDERS`: per command its flag, `<count>:`, then each argument as
-    `<length>:<bytes>`; numbers as redis-py sends them (their repr)."""
-    parts: list[bytes] = []
-    for flag, command in commands:
-        parts.append(b"%s%d:" % (flag, len(command)))
-        for arg in command:
-            raw = arg if isinstance(arg, bytes) else arg.encode() if isinstance(arg, str) else repr(arg).encode()
-            parts.append(b"%d:" % len(raw))
-            parts.append(raw)
-    return b"".join(parts)
+    """Commands for `CREATE_ORDERS`: per command its flag byte, then the command as the wire has it
+    (RESP, packed by hiredis in C, numbers as redis-py sends them; packing them in Python cost ~50 µs
+    an order)."""
+    try:
+        return b"".join([flag + hiredis.pack_command(tuple(command)) for flag, command in commands])
+    except TypeError as error:  # as redis-py's own packer says it
+        raise redis.DataError(str(error)) from error
 
 
 @dataclass(frozen=True)
