@@ -246,6 +246,7 @@ class OrderController(Controller):
         self,
         principal: NamedDependency[Principal],
         state: State,
+        request: Request[Any, Any, Any],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         cursor: FromQuery[str | None] = None,
         status: FromQuery[Status | None] = None,
@@ -258,6 +259,10 @@ class OrderController(Controller):
     ) -> OrderList:
         require(principal, "orders:read")
         ctx = context(state)
+        for name in ("created_from", "created_to"):  # the query parser would take a number for Unix time
+            if _is_number(request.query_params.get(name)):
+                detail = f"{name} is a date-time (RFC 3339, e.g. 2026-11-21T08:00:00+07:00), not a number."
+                raise ProblemError(422, "invalid-field", "Invalid request", detail, name)
         if principal.admin:  # every centre's orders, one centre at a time
             if centre is None or centre not in ctx.config.centres:
                 detail = "An admin key lists one centre's orders: pass centre= with a configured centre code."
@@ -323,6 +328,14 @@ class OrderController(Controller):
     )
     def release(self, order_id: FromPath[str], principal: NamedDependency[Principal], state: State) -> OrderView:
         return self._decide(state, order_id, principal, "release")
+
+
+def _is_number(raw: str | None) -> bool:
+    try:
+        float(raw or "")
+    except ValueError:
+        return False
+    return True
 
 
 def visible(state: State, order_id: str, principal: Principal) -> Order:

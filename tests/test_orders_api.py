@@ -170,3 +170,10 @@ def test_the_query_parameters_taken_are_those_the_document_lists(api: Client) ->
                 assert _query_names(handler) - set(route.path_parameters) == listed, (method, route.path_format)
                 checked += 1
     assert checked > 30
+
+
+def test_a_number_is_not_taken_for_a_date_time(api: Client) -> None:
+    refused = api.get("/v1/orders", params={"created_to": "-6.5973741781180935e-22"})
+    assert refused.status_code == 422
+    assert refused.json()["invalid_params"][0]["name"] == "created_to"
+    assert api.get("/v1/orders", params={"created_to": "2026-11-21T08:00:00+07:00"}).status_code == 200
