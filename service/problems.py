@@ -93,8 +93,8 @@ async def unknown_query(request: Request[Any, Any, Any]) -> Response[dict[str, A
     """`?statuss=delivered` is a typo, not "every order": an API route refuses query parameters it does
     not take, naming them (the courier callbacks, whose secrets travel in the query, are left alone)."""
     handler = request.route_handler
-    if not request.query_params or not request.url.path.startswith("/v1/") or handler.opt.get("any_query"):
-        return None
+    if handler.opt.get("any_query") or not request.scope["path"].startswith("/v1/") or not request.query_params:
+        return None  # cheapest first: building the URL cost a callback ~3 % of the api's CPU
     known = _query_names(handler) | set(request.path_params)
     unknown = sorted(set(request.query_params) - known)
     if not unknown:
