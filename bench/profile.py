@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", help="record the api with py-spy into this file (raw format)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--callbacks", choices=COURIERS, help="this courier's callbacks instead of orders")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)  # as `bench.run`
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="dd-profile-"))
     store = ensure_store(data, fsync_always=os.environ.get("DD_DURABILITY") == "always")

@@ -17,6 +17,7 @@ from contracts.events import Event
 from contracts.orders import Order
 from contracts.statuses import Status
 from tests.conftest import SECRET, fixture, order_body
+from workers import jobs as jobs_module
 from workers import keys
 from workers.context import Context
 from workers.jobs import as_event, ingest_callbacks
@@ -70,6 +71,28 @@ def test_ingest_applies_callbacks_to_the_order(api: Client, ctx: Context) -> Non
     assert (fail["reason_code"], fail["reason"], fail["source"]) == ("GHN-DFC1A4", "no answer", "push")
     assert fail["location"] == "Bưu Cục 229 Quan Nhân-Q.Thanh Xuân-HN"
     assert ingest_callbacks("ghn") == 0  # acknowledged: nothing is read twice
+
+
+def test_an_ingest_job_stays_while_callbacks_keep_coming_and_gives_the_kick_back_when_they_stop(
+    api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = _booked_order(api, ctx)
+    jobs = queue("ingest", ctx.store.client)
+    assert _post(api, _callback(order_id, "callback_create.json")) == 200
+    jobs.empty()  # the job that callback queued: this test runs it by hand
+    later = [_callback(order_id, "callback_delivery_fail.json"), _callback(order_id, "callback_delivered.json")]
+
+    def window(_seconds: float) -> None:  # a callback arrives while the job waits for its next batch
+        if later:
+            assert _post(api, later.pop(0)) == 200
+
+    monkeypatch.setattr(jobs_module.time, "sleep", window)
+    assert ingest_callbacks("ghn") == 3  # one job read all three
+    assert jobs.count == 0  # the kick stayed taken: the api queued no other job meanwhile
+    assert not ctx.store.client.exists(keys.ingest_kick("ghn"))  # given back: the next callback queues one
+    assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
+    assert _post(api, _callback(order_id, "callback_delivered.json", Time="2021-11-12T10:00:00Z")) == 200
+    assert jobs.count == 1
 
 
 def test_duplicate_and_late_callbacks_do_not_move_a_delivered_order(api: Client, ctx: Context) -> None:

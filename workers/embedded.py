@@ -135,6 +135,12 @@ def _start(directory: Path, *, fsync_always: bool, port: int | None = None) -> E
         # default hz 10 a group commit under load took 50-100 ms; at 100, orders at 600/s still waited
         # 12 ms (p50); at 500 (the most Valkey allows), 3.5 ms. It costs 1.6 % of a core when idle.
         "--hz", "500",
+        # An AOF rewrite forks and writes the whole dataset while every acknowledged write still waits
+        # for its fsync on the same disk: at Valkey's default (from 64 MB, each time the AOF doubles) a
+        # benchmark's load rewrote every 20-30 s, and a rewrite during a latency run took its p99 from
+        # ~25 to ~300 ms. From 1 GB the log is compacted rarely (a province writes that in weeks); the
+        # cost is disk, up to the dataset plus 1 GB, and a restart replaying up to 1 GB (seconds).
+        "--auto-aof-rewrite-min-size", "1gb",
         "--logfile", "store.log",
         "--daemonize", "no",
     ]  # fmt: skip

@@ -54,21 +54,34 @@ def enqueue_ingest(connection: redis.Redis, courier: str, pipeline: Pipeline | N
     )
 
 
-INGEST_PASSES = 50  # batches per job; then the job queues its successor (RQ's job timeout is 300 s)
+INGEST_JOB_SECONDS = 2.0  # then the job queues its successor (RQ's job timeout is 300 s), so couriers take turns
+INGEST_WINDOW_SECONDS = 0.025  # after a short batch, callbacks gather this long before the next read
 
 
 def ingest_callbacks(courier: str) -> int:
-    """Apply stored raw callbacks of one courier, batch after batch until the stream is drained;
-    returns how many were read."""
+    """Apply stored raw callbacks of one courier, batch after batch while they keep coming; returns how
+    many were read.
+
+    The job stays while callbacks arrive: a short batch is followed by a short wait, so the next batch
+    is worth reading, and the kick key stays taken, so the api queues no other job. When a read finds
+    nothing, the job gives the kick back and drains once more: a callback appended before that is read
+    now, one appended after takes the kick and queues a new job (its append and its kick are one script).
+    A job per short batch cost more in RQ's bookkeeping, here and in the api, than its callbacks did.
+    """
     store = current().store
     total = 0
-    for _ in range(INGEST_PASSES):
-        store.client.delete(keys.ingest_kick(courier))  # from here on, new callbacks queue a new job
+    ends = time.monotonic() + INGEST_JOB_SECONDS
+    while time.monotonic() < ends:
         read = _ingest_batch(courier)
         total += read
+        if read == 0:
+            store.client.delete(keys.ingest_kick(courier))  # from here on, new callbacks queue a new job
+            while (read := _ingest_batch(courier)) == INGEST_BATCH:
+                total += read
+            return total + read
         if read < INGEST_BATCH:
-            return total
-    enqueue_ingest(store.client, courier)  # more may be waiting
+            time.sleep(INGEST_WINDOW_SECONDS)
+    enqueue_ingest(store.client, courier)  # still busy: the kick stays taken, a successor is queued
     return total
 
 
