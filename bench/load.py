@@ -23,11 +23,20 @@ class Result:
     errors: int = 0  # non-2xx answers and broken connections
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds
+    dues: list[float] = field(default_factory=list)  # when each was due, seconds into the measured part
     statuses: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    def slowest(self) -> tuple[float, float]:
+        """The longest latency and when that request was due (seconds into the measured part): a tail
+        that comes from one stall shows as many slow requests due within the same fraction of a second."""
+        if not self.latencies:
+            return float("nan"), float("nan")
+        at = max(range(len(self.latencies)), key=self.latencies.__getitem__)
+        return self.latencies[at], self.dues[at]
 
     def percentile(self, p: float) -> float:
         if not self.latencies:
@@ -92,6 +101,7 @@ async def _run(
                 if due >= measure_from:
                     result.requests += 1
                     result.latencies.append(done - due)
+                    result.dues.append(due - measure_from)
                     result.statuses[status] = result.statuses.get(status, 0) + 1
                     if not 200 <= status < 300:
                         result.errors += 1

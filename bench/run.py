@@ -160,11 +160,28 @@ def _summary(result: load.Result, ceiling: float | None = None) -> dict[str, Any
         "errors": result.errors,
         "p50_ms": round(result.percentile(50) * 1000, 2),
         "p99_ms": round(result.percentile(99) * 1000, 2),
+        "max_ms": round(result.slowest()[0] * 1000, 2),
+        "max_due_s": round(result.slowest()[1], 3),  # when the slowest was due, seconds into the load
         "statuses": {str(k): v for k, v in result.statuses.items()},
     }
     if ceiling:
         summary["of_ceiling"] = round(result.rate / ceiling, 3)
     return summary
+
+
+def _spikes(client: redis.Redis) -> list[Any]:
+    """What the store's latency monitor saw (events of 20 ms or more: fork, AOF write or fsync...)."""
+    return [[part.decode() if isinstance(part, bytes) else part for part in row]
+            for row in client.execute_command("LATENCY", "LATEST")]  # fmt: skip
+
+
+def _slow_by_second(result: load.Result, over: float = 0.05) -> dict[int, int]:
+    """Requests slower than `over` seconds, by the second of the load they were due in."""
+    counts: dict[int, int] = {}
+    for latency, due in zip(result.latencies, result.dues, strict=True):
+        if latency > over:
+            counts[int(due)] = counts.get(int(due), 0) + 1
+    return counts
 
 
 def _backlog(client: redis.Redis, courier: str) -> int:
@@ -238,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "DD_SWEEP_INTERVAL_SECONDS": "3600",
     }
     Store(client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
+    client.config_set("latency-monitor-threshold", 20)  # the latency runs say what the store saw
     results: dict[str, Any] = {"machine": _machine(), "started": datetime.now(UTC).isoformat(), "settings": vars(args)}
     try:
         if not args.only_store:
@@ -340,8 +358,13 @@ def _load(
                 count = int(ghn_max * share * (args.seconds + 1)) + 100
                 fresh = _orders(client, api_port, "ghn", count // JOURNEY + 1)  # a journey each, again
                 bodies = _callback_requests("ghn", fresh, count)
+                client.execute_command("LATENCY", "RESET")
                 paced = load.run(api_port, bodies, rate=ghn_max * share, **run)
-                results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = _summary(paced, top)
+                results["latency"][f"callbacks_ghn_{int(share * 100)}pct"] = {
+                    **_summary(paced, top),
+                    "store_spikes": _spikes(client),
+                    "slow_requests_by_second": _slow_by_second(paced),
+                }
                 _wait(lambda: _backlog(client, "ghn") == 0, 300)
             order_max = results["order_intake"]["rate"]
             for share in (0.5, 0.9):
