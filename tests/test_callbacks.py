@@ -86,13 +86,26 @@ def test_an_ingest_job_stays_while_callbacks_keep_coming_and_gives_the_kick_back
         if later:
             assert _post(api, later.pop(0)) == 200
 
-    monkeypatch.setattr(jobs_module.time, "sleep", window)
+    monkeypatch.setattr(jobs_module, "_pause", window)
     assert ingest_callbacks("ghn") == 3  # one job read all three
     assert jobs.count == 0  # the kick stayed taken: the api queued no other job meanwhile
     assert not ctx.store.client.exists(keys.ingest_kick("ghn"))  # given back: the next callback queues one
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
     assert _post(api, _callback(order_id, "callback_delivered.json", Time="2021-11-12T10:00:00Z")) == 200
     assert jobs.count == 1
+
+
+def test_an_ingest_job_out_of_time_queues_its_successor_and_keeps_the_kick_for_it(
+    api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = _booked_order(api, ctx)
+    jobs = queue("ingest", ctx.store.client)
+    assert _post(api, _callback(order_id, "callback_create.json")) == 200
+    jobs.empty()
+    monkeypatch.setattr(jobs_module, "INGEST_JOB_SECONDS", 0.0)  # its time is up before it reads
+    assert ingest_callbacks("ghn") == 0
+    assert [j.func_name for j in jobs.get_jobs()] == ["workers.jobs.ingest_callbacks"]  # the successor
+    assert 0 < ctx.store.client.ttl(keys.ingest_kick("ghn")) <= 60  # taken for it: the api queues no other
 
 
 def test_duplicate_and_late_callbacks_do_not_move_a_delivered_order(api: Client, ctx: Context) -> None:

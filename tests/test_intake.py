@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from contracts.config import DEMO_CENTRE
-from tests.conftest import API_KEY
+from contracts.intake import prepare
+from contracts.orders import OrderCreate
+from tests.conftest import API_KEY, order_body
 from workers import keys
 from workers.context import Context
-from workers.intake import AsyncIntake
-from workers.store import NotDurable, Principal
+from workers.intake import AsyncIntake, _Rounds
+from workers.store import Created, NotDurable, Principal
 
 
 def _waits(ctx: Context) -> int:
@@ -116,3 +121,50 @@ def test_callbacks_are_not_acknowledged_when_the_store_cannot_fsync(ctx: Context
         while client.info("persistence")["aof_rewrite_in_progress"]:
             time.sleep(0.01)
     assert all(isinstance(answer, NotDurable) for answer in answers)  # each courier is told 503, and retries
+    assert not client.exists(keys.ingest_kick("ghn"))  # the kick a refused callback took is given back
+
+
+def test_an_order_whose_answer_cannot_be_read_fails_alone_in_its_round(ctx: Context) -> None:
+    now = datetime.now(UTC)
+    centre = ctx.config.centres[DEMO_CENTRE]
+    body = msgspec.convert(order_body(), OrderCreate)
+    plans = [
+        ctx.store.order_write(
+            prepare(body, centre=centre, new_id=lambda _p, n=n: f"o01ROUND{n}", now=now),
+            due_at=now.timestamp(),
+            enqueue=lambda _pipe, _id: None,
+            idempotency=(f"key-{n}", "fingerprint"),
+        )
+        for n in range(3)
+    ]
+    ctx.store.client.set(keys.idempotency(DEMO_CENTRE, "key-1"), b"not a record")  # what no version wrote
+
+    async def round_() -> list[object]:
+        intake = AsyncIntake(ctx.store)
+        try:
+            return await asyncio.gather(*(intake.create_orders(plan) for plan in plans), return_exceptions=True)
+        finally:
+            await intake.close()
+
+    first, broken, third = asyncio.run(round_())
+    assert isinstance(first, Created) and isinstance(third, Created)  # written, on disk, answered
+    assert isinstance(broken, msgspec.DecodeError)  # that request's own error (a 500), not a 503 for all
+    assert ctx.store.client.exists(keys.order("o01ROUND0"), keys.order("o01ROUND2")) == 2
+
+
+def test_a_round_is_bounded_and_a_broken_answer_fails_only_its_round() -> None:
+    rounds: list[list[int]] = []
+
+    async def send(items: list[int]) -> list[int]:
+        rounds.append(items)
+        await asyncio.sleep(0)
+        return [] if 13 in items else items  # too few answers for the round with 13: a bug
+
+    async def calls() -> list[object]:
+        limited = _Rounds(send, most=4, weigh=lambda item: item, budget=10)
+        return await asyncio.gather(*(limited(item) for item in (1, 6, 6, 13, 1, 1, 1, 1, 1)), return_exceptions=True)
+
+    answers = asyncio.run(calls())
+    assert rounds == [[1, 6], [6], [13], [1, 1, 1, 1], [1]]  # never over 4 items, nor over 10 unless alone
+    assert answers[:3] == [1, 6, 6] and answers[4:] == [1] * 5
+    assert isinstance(answers[3], NotDurable)  # its round failed; the rounds after it went on

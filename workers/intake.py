@@ -1,6 +1,7 @@
-"""The api's writes on its event loop, in rounds: while one round is with the store, the requests that
-arrive wait and go together in the next, as one send (concurrent callbacks in one script, order writes
-each their own script), with one fsync wait that all of them share.
+"""The api's store calls on its event loop, in rounds: while one round is with the store, the requests
+that arrive wait and go together in the next, as one send. Callbacks, API key checks and order writes
+each have their own rounds: a round of callbacks is one script, a round of order writes one script per
+order; either ends with an fsync wait that the round's requests share.
 
 The AOF is written in order, so one `WAITAOF` after a probe written behind a round's writes covers
 them all, and every write answered before (the same argument as `Store.make_durable`). A request is
@@ -24,7 +25,6 @@ from workers.store import (
     CREATE_ORDERS,
     PRINCIPAL_SCRIPT,
     Created,
-    IdempotencyConflict,
     NotDurable,
     OrderWrite,
     Principal,
@@ -72,14 +72,20 @@ class _Rounds(Generic[Item, Result]):
     """Calls from concurrent requests, sent in rounds: while one round is with the store, the calls that
     arrive wait and go together in the next. Under load a round carries many calls for the cost of one;
     a lone call goes at once. `send` answers a round's items in order (an exception as an answer is
-    raised to that caller alone), or raises NotDurable for all;
-    `most` bounds a round, so one command never carries an unbounded burst."""
+    raised to that caller alone), or raises NotDurable for all. `most` items and `budget` (what `weigh`
+    says of them, bytes) bound a round, so one command never carries an unbounded burst."""
 
     def __init__(
-        self, send: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]], most: int | None = None
+        self,
+        send: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
+        most: int,
+        weigh: Callable[[Item], int] | None = None,
+        budget: int = 0,
     ) -> None:
         self._send = send
         self._most = most
+        self._weigh = weigh
+        self._budget = budget
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None  # referenced, so it is not collected mid-flight
 
@@ -87,44 +93,54 @@ class _Rounds(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Result] = loop.create_future()
         self._waiting.append((item, answer))
-        if self._task is None:
+        if self._task is None or self._task.done():  # (done: one an earlier event loop left behind)
             self._task = loop.create_task(self._run())
         return await answer  # a request that goes away cancels its own answer, no one else's
 
     async def _run(self) -> None:
         try:
             while self._waiting:
-                # Later arrivals wait for the next round.
-                cut = self._most or len(self._waiting)
+                cut = self._cut()  # later arrivals wait for the next round
                 round_, self._waiting = self._waiting[:cut], self._waiting[cut:]
                 try:
                     results = await self._send([item for item, _ in round_])
+                    for (_, answer), result in zip(round_, results, strict=True):
+                        if answer.done():
+                            continue
+                        if isinstance(result, BaseException):
+                            answer.set_exception(result)
+                        else:
+                            answer.set_result(result)
                 except NotDurable as error:
                     _fail(round_, error)
-                    continue
                 except Exception as error:  # an odd reply, a bug: these requests fail, the next round goes on
                     log.exception("a round of %d store calls failed", len(round_))
                     _fail(round_, NotDurable(f"the store's round failed: {type(error).__name__}"))
-                    continue
                 except BaseException:  # cancelled at shutdown: no request is left waiting
                     _fail([*round_, *self._waiting], NotDurable("the api is shutting down"))
                     self._waiting = []
                     raise
-                for (_, answer), result in zip(round_, results, strict=True):
-                    if answer.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        answer.set_exception(result)
-                    else:
-                        answer.set_result(result)
         finally:
             self._task = None
 
+    def _cut(self) -> int:
+        """How many of the waiting calls the next round takes: at least one, within both bounds."""
+        if self._weigh is None:
+            return self._most
+        load = 0
+        for taken, (item, _) in enumerate(self._waiting[: self._most]):
+            load += self._weigh(item)
+            if load > self._budget and taken:
+                return taken
+        return self._most
+
 
 def _fail(waiting: list[tuple[Any, asyncio.Future[Any]]], error: NotDurable) -> None:
+    """Each waiting request gets its own exception (one instance raised by many would gather all their
+    tracebacks)."""
     for _, answer in waiting:
         if not answer.done():
-            answer.set_exception(error)
+            answer.set_exception(NotDurable(str(error)))
 
 
 class AsyncIntake:
@@ -140,7 +156,8 @@ class AsyncIntake:
         durability = store.durability
         self.durability: Literal["waitaof", "always"] = durability
         self._fsync = durability == "waitaof"  # else the store fsyncs every write before it answers
-        self._appends = _Rounds(self._append_round, most=256)
+        # Callbacks: 256 a round, and ~4 MB (a VNPost batch can be 256 KB).
+        self._appends = _Rounds(self._append_round, most=256, weigh=_weight, budget=4_000_000)
         self._checks = _Rounds(self._check_round, most=128)
         self._writes = _Rounds(self._write_round, most=128)
 
@@ -163,10 +180,11 @@ class AsyncIntake:
             names += [keys.callbacks(courier), keys.ingest_kick(courier)]
             args += [len(flat), *flat]
         [answers], unsynced = await self._scripts([(self._append, names, args)], fsync=self._fsync)
-        if unsynced is not None:
-            raise unsynced
         if isinstance(answers, redis.RedisError):
             raise NotDurable(f"the callbacks could not be kept: {answers}")
+        if unsynced is not None:  # 503 for the round: its kicks go back, so the retries queue a job
+            await self._give_back([names[2 * n + 1] for n, answer in enumerate(answers) if answer == 1])
+            raise unsynced
         return [
             NotDurable(f"the callback could not be kept: {answer.decode(errors='replace')}")
             if isinstance(answer, bytes)
@@ -199,21 +217,27 @@ class AsyncIntake:
         for plan, reply in zip(plans, replies, strict=True):
             try:
                 outcomes.append(reply if isinstance(reply, Exception) else plan.outcome(reply))
-            except IdempotencyConflict as conflict:
-                outcomes.append(conflict)
+            except Exception as error:  # a conflict, an odd record: that request's answer, not its round's
+                outcomes.append(error)
         if unsynced is not None:
-            claimed = [
-                key
-                for created in outcomes
-                if isinstance(created, Created)
-                for key, mine in ((keys.ADMIT_KICK, created.admit), (keys.WH_KICK, created.notify))
-                if mine
-            ]
-            if claimed:
-                with contextlib.suppress(redis.RedisError):  # the store is away: the kicks expire
-                    await self.client.delete(*claimed)
+            await self._give_back(
+                [
+                    key
+                    for created in outcomes
+                    if isinstance(created, Created)
+                    for key, mine in ((keys.ADMIT_KICK, created.admit), (keys.WH_KICK, created.notify))
+                    if mine
+                ]
+            )
             raise unsynced
         return outcomes
+
+    async def _give_back(self, kicks: list[str]) -> None:
+        """Best effort: the job kicks a round claimed and cannot answer for (else they expire in 60 s,
+        and the sweep queues the jobs meanwhile)."""
+        if kicks:
+            with contextlib.suppress(redis.RedisError):  # the store is away
+                await self.client.delete(*kicks)
 
     async def _scripts(
         self, calls: list[tuple[AsyncScript, list[str], list[Any]]], *, fsync: bool
@@ -255,6 +279,10 @@ class AsyncIntake:
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
+
+
+def _weight(callback: tuple[str, list[bytes | str]]) -> int:
+    return sum(len(value) for value in callback[1])
 
 
 def _unsynced(reply: Any) -> NotDurable | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -69,20 +70,31 @@ def ingest_callbacks(courier: str) -> int:
     A job per short batch cost more in RQ's bookkeeping, here and in the api, than its callbacks did.
     """
     store = current().store
+    kick = keys.ingest_kick(courier)
     total = 0
     ends = time.monotonic() + INGEST_JOB_SECONDS
-    while time.monotonic() < ends:
-        read = _ingest_batch(courier)
-        total += read
-        if read == 0:
-            store.client.delete(keys.ingest_kick(courier))  # from here on, new callbacks queue a new job
-            while (read := _ingest_batch(courier)) == INGEST_BATCH:
-                total += read
-            return total + read
-        if read < INGEST_BATCH:
-            time.sleep(INGEST_WINDOW_SECONDS)
-    enqueue_ingest(store.client, courier)  # still busy: the kick stays taken, a successor is queued
+    try:
+        while time.monotonic() < ends:
+            read = _ingest_batch(courier)
+            total += read
+            if read == 0:
+                store.client.delete(kick)  # from here on, new callbacks queue a new job
+                while (read := _ingest_batch(courier)) == INGEST_BATCH:
+                    total += read
+                return total + read
+            if read < INGEST_BATCH:
+                _pause(INGEST_WINDOW_SECONDS)
+    except Exception:  # RQ retries this job later: meanwhile new callbacks may queue another
+        with contextlib.suppress(redis.RedisError):
+            store.client.delete(kick)
+        raise
+    # Still busy: a successor is queued, and the kick stays taken for it (for another 60 s).
+    store.client.set(kick, 1, ex=60)
+    enqueue_ingest(store.client, courier)
     return total
+
+
+_pause = time.sleep  # (tests make callbacks arrive in the window)
 
 
 def _ingest_batch(courier: str) -> int:

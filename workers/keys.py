@@ -49,7 +49,8 @@ def callbacks(courier: str) -> str:
 
 
 def ingest_kick(courier: str) -> str:
-    """Set while an ingest job for the courier is queued: intake need not queue another."""
+    """Set while an ingest job for the courier is queued or running: intake need not queue another
+    (the job gives it back when a read finds nothing; it expires after 60 s, should the job die)."""
     return f"{PREFIX}:callbacks:{courier}:kick"
 
 

@@ -93,7 +93,9 @@ _UNPACK = msgspec.msgpack.Decoder(_StoredEvent)
 _EVENT_JSON = msgspec.json.Decoder(Event)  # events written before the MessagePack layout
 _STORED_FIELDS = _StoredEvent.__struct_fields__
 # A record's first byte says how it is kept: zlib's, or a MessagePack array of two (a plain record); neither
-# is the first byte of the MessagePack map or the JSON of the old layouts.
+# is the first byte of the MessagePack map or the JSON of the old layouts. (A third field in `_Record`
+# would make it 0x93: read both then.) Code before the plain records reads only zlib: no rollback past
+# them once an order on its way was written.
 _ZLIB = b"\x78"
 _PLAIN = b"\x92"
 
@@ -131,7 +133,8 @@ def _event_of(stored: _StoredEvent, key: str) -> Event:
 def _read_record(raw: bytes) -> tuple[Order, tuple[Event, ...]]:
     """A record decoded, remembered by its bytes: ingest reads a batch's orders to find them, then again
     under WATCH to change them, and both reads nearly always return the same bytes. Keyed by content, so
-    a record that changed is decoded afresh; what it returns is immutable."""
+    a record that changed is decoded afresh. What it returns is shared: never changed in place (orders
+    and events are replaced whole, `msgspec.structs.replace`)."""
     record = _RECORD.decode(zlib.decompress(raw) if raw[:1] == _ZLIB else raw)
     return _local_order(record.order), tuple(_event_of(kept, kept.key) for kept in record.events)
 
@@ -344,8 +347,7 @@ class OrderWrite(msgspec.Struct, frozen=True):
 
 class _HiredisPacking:
     """Commands packed by hiredis in one C call. redis-py's asyncio connections pack every command in
-    Python, about 4 µs an argument here (an order's write has ~90); its sync ones hand hiredis the
-    arguments only after ~3 µs of Python checks a command (ingest writes a dozen commands a callback).
+    Python, about 4 µs an argument here (an order's write has ~90; its sync ones already use hiredis).
     The bytes on the wire are the same."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
@@ -357,7 +359,7 @@ class _HiredisPacking:
             raise redis.DataError(str(error)) from error
 
 
-def packed_in_c(pool: redis.ConnectionPool | redis.asyncio.ConnectionPool) -> None:
+def packed_in_c(pool: redis.asyncio.ConnectionPool) -> None:
     """Its connections (TCP, TLS or unix socket, as the URL said) pack commands with hiredis."""
     base = pool.connection_class
     if not issubclass(base, _HiredisPacking):  # once, however many stores share the client
@@ -375,7 +377,6 @@ class Store:
         calendar: WorkingCalendar | None = None,
     ) -> None:
         self.client = client
-        packed_in_c(client.connection_pool)  # its connections from now on
         self.durability = durability
         self.url = url  # how the client was reached: an async client of the same server uses it
         # What the report counters need to know: each centre's address (for J+n) and the calendar.
@@ -406,8 +407,9 @@ class Store:
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
-            # Two round trips on one connection: sent in one packet, WAITAOF would wait for the next
-            # server tick (~100 ms) instead of the fsync that follows the probe (~0.3 ms).
+            # Two round trips on one connection: sent in one packet, WAITAOF waits for the server's next
+            # timer tick (1/hz: 2 ms at the embedded store's hz 500, ~100 ms at Valkey's default 10)
+            # rather than for the fsync that follows the probe. The api's rounds send them together.
             connection.send_command("INCR", keys.FSYNC_PROBE)
             connection.read_response()
             connection.send_command("WAITAOF", 1, 0, 5000)
