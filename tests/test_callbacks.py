@@ -11,6 +11,7 @@ import redis
 from litestar.testing import TestClient
 from pytest_httpx import HTTPXMock
 from redis.client import Pipeline
+from rq import Queue
 
 from contracts.couriers.registry import DECODE
 from contracts.events import Event
@@ -73,13 +74,19 @@ def test_ingest_applies_callbacks_to_the_order(api: Client, ctx: Context) -> Non
     assert ingest_callbacks("ghn") == 0  # acknowledged: nothing is read twice
 
 
-def test_an_ingest_job_stays_while_callbacks_keep_coming_and_gives_the_kick_back_when_they_stop(
-    api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _first_callback_kept(api: Client, ctx: Context) -> tuple[str, Queue]:
+    """An order with its first callback stored, and the ingest queue emptied: the test runs the job."""
     order_id = _booked_order(api, ctx)
     jobs = queue("ingest", ctx.store.client)
     assert _post(api, _callback(order_id, "callback_create.json")) == 200
-    jobs.empty()  # the job that callback queued: this test runs it by hand
+    jobs.empty()
+    return order_id, jobs
+
+
+def test_an_ingest_job_stays_while_callbacks_keep_coming_and_gives_the_kick_back_when_they_stop(
+    api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id, jobs = _first_callback_kept(api, ctx)
     later = [_callback(order_id, "callback_delivery_fail.json"), _callback(order_id, "callback_delivered.json")]
 
     def window(_seconds: float) -> None:  # a callback arrives while the job waits for its next batch
@@ -98,10 +105,7 @@ def test_an_ingest_job_stays_while_callbacks_keep_coming_and_gives_the_kick_back
 def test_an_ingest_job_out_of_time_queues_its_successor_and_keeps_the_kick_for_it(
     api: Client, ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    order_id = _booked_order(api, ctx)
-    jobs = queue("ingest", ctx.store.client)
-    assert _post(api, _callback(order_id, "callback_create.json")) == 200
-    jobs.empty()
+    _order_id, jobs = _first_callback_kept(api, ctx)
     monkeypatch.setattr(jobs_module, "INGEST_JOB_SECONDS", 0.0)  # its time is up before it reads
     assert ingest_callbacks("ghn") == 0
     assert [j.func_name for j in jobs.get_jobs()] == ["workers.jobs.ingest_callbacks"]  # the successor
