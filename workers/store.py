@@ -151,7 +151,7 @@ def unpack_record(raw: bytes) -> tuple[Order, list[Event] | None]:
 
 
 def unpack_order(raw: bytes) -> Order:
-    """The order of a record, without making its events (finding the order a callback is about)."""
+    """The order of a record, without making its events (reading an order alone)."""
     if raw[:1] in (_ZLIB, _PLAIN):
         return _local_order(_RECORD_HEAD.decode(zlib.decompress(raw) if raw[:1] == _ZLIB else raw).order)
     return unpack_record(raw)[0]
