@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import redis
 import redis.asyncio
@@ -153,9 +153,7 @@ class AsyncIntake:
         self._create_orders = self.client.register_script(CREATE_ORDERS)
         self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         self._append = self.client.register_script(APPEND_CALLBACKS)
-        durability = store.durability
-        self.durability: Literal["waitaof", "always"] = durability
-        self._fsync = durability == "waitaof"  # else the store fsyncs every write before it answers
+        self._fsync = store.durability == "waitaof"  # else the store fsyncs every write before it answers
         # Callbacks: 256 a round, and ~4 MB (a VNPost batch can be 256 KB).
         self._appends = _Rounds(self._append_round, most=256, weigh=_weight, budget=4_000_000)
         self._checks = _Rounds(self._check_round, most=128)
