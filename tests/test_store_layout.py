@@ -16,7 +16,9 @@ from contracts.statuses import Status
 from tests.conftest import order_body
 from workers import keys
 from workers.context import Context
-from workers.store import _STORED_FIELDS, _StoredEvent, pack_record, unpack_order, unpack_record
+from workers.store import _KeptEvent, _Record, _StoredEvent, pack_record, unpack_order, unpack_record
+
+_STORED_FIELDS = _StoredEvent.__struct_fields__
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 CENTRE = dev_config(Settings()).centres["DEMO"]
@@ -88,3 +90,14 @@ def test_an_event_reads_back_field_for_field_and_the_order_alone_reads_without_i
         read_order, [read] = unpack_record(raw)
         assert read == every and read.event_time.utcoffset() == timedelta(hours=7)  # shown in Hà Nội time
         assert unpack_order(raw) == read_order == kept
+
+
+def test_a_record_is_packed_as_its_struct_would_be() -> None:
+    """`pack_record` writes each event as a tuple, not a `_KeptEvent`: the bytes must be the same."""
+    [order] = prepare(msgspec.convert(order_body(), OrderCreate), centre=CENTRE, new_id=lambda _p: "o01PK", now=NOW)
+    events = [
+        _event(Status.BOOKED, 1),
+        msgspec.structs.replace(_event(Status.PICKED_UP, 2), reason="x", unconfirmed=True),
+    ]
+    kept = [_KeptEvent(key=e.key, **{name: getattr(e, name) for name in _STORED_FIELDS}) for e in events]
+    assert pack_record(order, events) == msgspec.msgpack.encode(_Record(order=order, events=kept))
