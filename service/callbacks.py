@@ -15,7 +15,7 @@ from litestar.params import FromPath
 
 from contracts.couriers import CallbackRequest
 from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT, replayed
-from service.auth import context, intake
+from service.auth import client_address, context, intake
 from service.problems import documented, problem
 from workers.jobs import enqueue_ingest
 
@@ -47,7 +47,7 @@ async def receive_callback(courier: FromPath[str], request: Request[Any, Any, An
         return problem(404, "unknown-courier", "Unknown courier", f"No callback endpoint for {courier!r}.", request)
     ctx = context(state)
     body = await request.body()
-    remote = request.client.host if request.client else ""
+    remote = client_address(request, ctx)  # the peer, or behind a trusted proxy the address it forwards
     query = dict(request.query_params)
     headers = {k.lower(): v for k, v in request.headers.items()}
     incoming = CallbackRequest(query=query, headers=headers, body=body, remote=remote)

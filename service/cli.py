@@ -59,7 +59,11 @@ def run_api(settings: Settings) -> None:
 
     from service.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.dd_host, port=settings.dd_port, log_level="warning")
+    # proxy_headers off: who is asking is decided once, by DD_TRUSTED_PROXIES (`service.auth.client_address`).
+    # uvicorn's own handling trusts X-Forwarded-For from 127.0.0.1 whatever that setting says.
+    uvicorn.run(
+        create_app(settings), host=settings.dd_host, port=settings.dd_port, log_level="warning", proxy_headers=False
+    )
 
 
 def run_sandbox(settings: Settings) -> None:

@@ -211,6 +211,23 @@ def test_9_5_vnpost_from_an_unlisted_address_or_with_a_bad_signature_is_refused(
     assert ctx.store.client.xlen(keys.callbacks("vnpost")) == 0
 
 
+def test_9_5_vnpost_behind_a_trusted_proxy_is_known_by_the_address_the_proxy_forwards(
+    api: Client, ctx: Context
+) -> None:
+    order = _order(api, "vnpost")
+    centre = ctx.config.centres[DEMO_CENTRE]
+    listed = msgspec.structs.replace(centre.couriers["vnpost"], callback_ips=("203.0.113.9",))
+    ctx.config.centres[DEMO_CENTRE] = msgspec.structs.replace(centre, couriers={**centre.couriers, "vnpost": listed})
+    body = _payload("vnpost", "callback_delivered.json", order)
+    forwarded = {"content-type": "application/json", "x-forwarded-for": "198.51.100.1, 203.0.113.9"}
+    # From a peer that is not a trusted proxy, the header is anyone's say.
+    assert api.post("/v1/callbacks/vnpost", content=body, headers=forwarded).status_code == 401
+    ctx.settings = msgspec.structs.replace(ctx.settings, dd_trusted_proxies="testclient")
+    assert api.post("/v1/callbacks/vnpost", content=body, headers=forwarded).status_code == 200
+    forwarded["x-forwarded-for"] = "203.0.113.9, 198.51.100.1"  # the proxy appends the address it saw: last
+    assert api.post("/v1/callbacks/vnpost", content=body, headers=forwarded).status_code == 401
+
+
 # §9.6 Response contracts --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("courier", "name", "answer"),
