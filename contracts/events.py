@@ -54,15 +54,14 @@ def event_key(courier: str, tracking_code: str, raw_status: str, event_time: dat
 
 def _order(entry: Event) -> tuple[datetime, int, str]:
     # Seconds-resolution times tie often; break ties by lifecycle position, then by key for determinism.
-    rank = _RANK[entry.status] if entry.status is not None else -1
-    return (entry.event_time, rank, entry.key)
+    return (entry.event_time, _RANK[entry.status], entry.key)
 
 
 def _fact(event: Event) -> tuple[str, str | None, str, datetime]:
     return (event.courier, event.tracking_code, event.raw_status, event.event_time)
 
 
-_RANK: dict[Status, int] = {status: position for position, status in enumerate(Status)}
+_RANK: dict[Status | None, int] = {None: -1} | {status: position for position, status in enumerate(Status)}
 
 
 def reconcile(start: Status, events: list[Event]) -> Timeline:
@@ -73,7 +72,7 @@ def reconcile(start: Status, events: list[Event]) -> Timeline:
     # A lookup often gives a step without the reason its callback carried: the same fact, told thinner.
     with_reason = {_fact(event) for event in events if event.reason_code}
     for event in sorted(events, key=_order):
-        if event.key in seen or (not event.reason_code and _fact(event) in with_reason):
+        if event.key in seen or (with_reason and not event.reason_code and _fact(event) in with_reason):
             continue
         seen.add(event.key)
         if event.status is None:

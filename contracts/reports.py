@@ -40,7 +40,8 @@ CHARGED = frozenset({Status.DELIVERED, Status.RETURNED, Status.LOST, Status.DAMA
 
 
 def month_of(moment: datetime) -> str:
-    return moment.astimezone(VIETNAM_TZ).strftime("%Y-%m")
+    local = moment.astimezone(VIETNAM_TZ)
+    return f"{local.year:04d}-{local.month:02d}"  # strftime took twice as long, twice an order a step
 
 
 def counts(order: Order, timeline: Timeline, centre: Centre | None, calendar: WorkingCalendar) -> Increments:
