@@ -259,12 +259,13 @@ def test_batched_callback_gives_one_update_per_order_and_money_records_no_status
     ]
 
 
-def test_naive_send_date_is_vietnam_time_and_an_offset_is_kept() -> None:
+def test_naive_send_date_is_vietnam_time_and_an_offset_gives_the_same_instant_in_vietnam_time() -> None:
     [naive] = vnpost.callback_updates(fixture("vnpost", "callback_delivered.json"))
     assert naive.event_time == datetime(2026, 11, 22, 15, 30, tzinfo=VIETNAM)
     [aware] = vnpost.callback_updates(fixture("vnpost", "callback_numeric_status.json"))
     assert aware.event_time.utcoffset() == timedelta(hours=7)
-    assert vnpost.parse_time("2026-11-22T08:30:00Z").tzinfo == UTC
+    utc = vnpost.parse_time("2026-11-22T08:30:00Z")
+    assert utc == datetime(2026, 11, 22, 8, 30, tzinfo=UTC) and utc.tzinfo is VIETNAM
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,10 @@ def says_not_found(message: str) -> bool:
 
 
 def as_vietnam_time(moment: datetime) -> datetime:
-    """Naive courier times are Vietnam local time; aware ones are kept as they are."""
-    return moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
+    """Naive courier times are Vietnam local time; aware ones are the same instant in Vietnam time, as
+    the store gives every time back. (One zone for all: times in the same zone object compare without
+    working out their offsets, and ingest sorts and hashes them at every step.)"""
+    return moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment.astimezone(VIETNAM)
 
 
 class Party(Record, frozen=True, kw_only=True):
