@@ -49,3 +49,16 @@ def test_errors_are_raised_as_execute_raises_them_and_the_connection_stays_usabl
             execute_queued(pipe)
     assert not client.exists("t:never")
     assert client.ping() and not client.connection_pool._in_use_connections  # every reply was read, all given back
+
+
+def test_a_connection_lost_under_watch_is_a_watch_error_so_the_caller_reads_again(ctx: Context) -> None:
+    client = ctx.store.client
+    with client.pipeline() as pipe:
+        pipe.watch("t:watched")
+        watching = pipe.client_id()  # (in WATCH mode a command runs at once, on the watching connection)
+        pipe.multi()
+        pipe.set("t:c", 1)
+        client.client_kill_filter(_id=watching)  # as a store restart would cut it
+        with pytest.raises(redis.WatchError, match="connection broke"):
+            execute_queued(pipe)
+    assert not client.exists("t:c") and client.ping()

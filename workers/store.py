@@ -372,7 +372,9 @@ def execute_queued(pipe: Pipeline) -> None:
     and their replies read off without redis-py's per-command parsing and reply callbacks (27–35 µs of
     ingest's CPU per callback went there, for three commands a step). The same commands reach the server
     in the same MULTI/EXEC: WatchError when a watched key changed, the first error raised as
-    `execute()` would, and the connection dropped if anything else breaks half-way (it could be out of step).
+    `execute()` would, and the connection dropped if anything else breaks half-way (it could be out of step);
+    a broken connection under WATCH is a WatchError, as `execute()` makes it, so the caller reads again
+    (the store restarting must not fail the batch: it may have run the EXEC, and the change is idempotent).
     """
     commands = pipe.command_stack
     connection = pipe.connection
@@ -399,6 +401,11 @@ def execute_queued(pipe: Pipeline) -> None:
         if failed is not None:
             raise failed
     except (redis.ResponseError, redis.WatchError):
+        raise
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        connection.disconnect()
+        if pipe.watching:  # as `execute()` says it: the WATCH died with the connection, read and try again
+            raise redis.WatchError(f"the connection broke during the transaction: {error}") from error
         raise
     except BaseException:
         connection.disconnect()  # replies may be left unread on it
