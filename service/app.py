@@ -20,7 +20,7 @@ from litestar.types import Message, Scope
 from contracts.settings import Settings
 from service import problems
 from service.auth import authenticate, context
-from service.callbacks import receive_callback
+from service.callbacks import callbacks, documented_callback
 from service.console import STATIC, console, login, login_page, logout
 from service.couriers import courier_health
 from service.documents_api import (
@@ -95,7 +95,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
             read_dossier,
             exception_queue,
             courier_health,
-            receive_callback,
+            callbacks,
             WebhookEndpointController,
             ReportController,
             read_consignment_note,
@@ -136,6 +136,18 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
         before_send=[security_headers],
         before_request=problems.unknown_query,
     )
+    _document_callbacks(app)
     if ctx is not None:
         app.state.ctx = ctx  # given (tests): usable even by a client that skips the lifespan
     return app
+
+
+def _document_callbacks(app: Litestar) -> None:
+    """The callback endpoint is an ASGI mount, which the OpenAPI document leaves out: its operation is
+    `documented_callback`'s, as a Litestar app of its own (never served) renders it."""
+    shown, extra = app.openapi_schema, Litestar(route_handlers=[documented_callback]).openapi_schema
+    shown.paths = {**(shown.paths or {}), **(extra.paths or {})}
+    schemas = shown.components.schemas if shown.components.schemas is not None else {}
+    for name, schema in (extra.components.schemas or {}).items():
+        schemas.setdefault(name, schema)
+    shown.components.schemas = schemas

@@ -39,8 +39,13 @@ def client_address(request: Request, ctx: Context) -> str:  # type: ignore[type-
     """Who is asking, for rate limits: the peer, or behind a trusted proxy (DD_TRUSTED_PROXIES) the
     address that proxy appended to X-Forwarded-For (the last one: the earlier ones are the client's say)."""
     peer = request.client.host if request.client else "?"
-    if peer in ctx.settings.trusted_proxies:
-        forwarded = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",") if part.strip()]
+    return forwarded_address(peer, request.headers.get("x-forwarded-for", ""), ctx.settings.trusted_proxies)
+
+
+def forwarded_address(peer: str, forwarded_for: str, trusted: frozenset[str]) -> str:
+    """`peer`, or when it is a trusted proxy, the last address of its X-Forwarded-For (the one it added)."""
+    if peer in trusted:
+        forwarded = [part.strip() for part in forwarded_for.split(",") if part.strip()]
         if forwarded:
             return forwarded[-1]
     return peer
