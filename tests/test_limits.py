@@ -19,6 +19,8 @@ def test_oversized_bodies_are_refused_with_a_problem(api: Client) -> None:
     assert big.status_code == 413 and big.headers["content-type"].startswith("application/problem+json")
     callback = api.post("/v1/callbacks/ghn?token=x", content=b"x" * 300_000)
     assert callback.status_code == 413
+    chunked = api.post("/v1/callbacks/ghn?token=x", content=iter([b"x" * 200_000, b"x" * 100_000]))  # no length
+    assert chunked.status_code == 413 and chunked.headers["content-type"].startswith("application/problem+json")
     statement = api.post("/v1/statements?courier=ghn", content=b"a,b\n" * 500_000, headers={"content-type": "text/csv"})
     assert statement.status_code == 422  # 2 MB is within a statement's 10 MB: read, then refused for its content
 
