@@ -298,11 +298,11 @@ def _load(
 ) -> None:
     """Scenarios 1-4 and 6: the ceiling, intake, dispatch, callbacks and latency, on the shared store."""
     run = {"connections": args.connections, "seconds": args.seconds}
-    # 1. The ceiling, under the same server as the api (uvicorn, one worker, its defaults but for the
-    # proxy headers, which the api leaves to DD_TRUSTED_PROXIES: `service.cli.run_api`).
+    # 1. The ceiling, under the same server as the api (uvicorn, one worker, its defaults but for the proxy
+    # headers, which the api leaves to DD_TRUSTED_PROXIES, and the access log: `service.cli.run_api`).
     ghn_probe = _callback_requests("ghn", ["o01CEILING"], 1000) * 300  # the same bodies again: no state
     with _process([sys.executable, "-m", "uvicorn", "bench.ceiling:app", "--port", str(ceiling_port),
-                   "--log-level", "warning", "--no-proxy-headers"], env, ceiling_port):  # fmt: skip
+                   "--log-level", "warning", "--no-proxy-headers", "--no-access-log"], env, ceiling_port):  # fmt: skip
         ceiling = load.run(ceiling_port, ghn_probe, **run)
     results["ceiling"] = _summary(ceiling)
     top = ceiling.rate
