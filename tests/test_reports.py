@@ -24,7 +24,8 @@ from contracts.events import Event, reconcile
 from contracts.intake import prepare
 from contracts.money import Charge
 from contracts.orders import Order, OrderCreate
-from contracts.reports import COURIERS, METRICS
+from contracts.reports import COURIERS, ENDINGS, FAILED, METRICS, counts_alike
+from contracts.reports import counts as reports_counts
 from contracts.settings import Settings
 from contracts.statuses import Status
 from tests.conftest import order_body
@@ -306,3 +307,24 @@ def test_csv_xlsx_and_printable_html(api: Client, ctx: Context) -> None:
     page = api.get("/v1/reports/quarterly?quarter=2026-Q4&format=html")
     assert page.headers["content-type"].startswith("text/html")
     assert "Báo cáo quý 2026-Q4" in page.text and "<svg" in page.text and "<script" not in page.text
+
+
+@given(st.lists(st.sampled_from([*Status, None]), max_size=6), st.integers(0, 6), st.sampled_from(["ghn", "ghtk"]))
+def test_counts_alike_only_when_counts_are_the_same_whatever_the_timelines(
+    statuses: list[Status | None], known: int, courier: str
+) -> None:
+    booked = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+    order = _order(1, "delivery", "ghn", booked, 50_000)
+    events = [
+        Event(key=f"k{n}", status=status, courier="ghn", raw_status=str(status), event_time=booked + timedelta(hours=n),
+              received_at=booked + timedelta(hours=n))
+        for n, status in enumerate(statuses)
+    ]  # fmt: skip
+    later = msgspec.structs.replace(order, courier=courier)
+    calendar = WorkingCalendar()
+    before = reports_counts(order, reconcile(Status.ACCEPTED, events[:known]), CENTRE, calendar)
+    after = reports_counts(later, reconcile(Status.ACCEPTED, events), CENTRE, calendar)
+    if counts_alike(order, later, events):
+        assert before == after
+    elif courier == "ghn" and not any(s in {*ENDINGS, *FAILED} for s in statuses):
+        pytest.fail("alike orders with events that end nothing nor fail were called different")

@@ -26,7 +26,7 @@ from contracts.events import Event, Source, Timeline, reconcile
 from contracts.money import Charge, merge
 from contracts.notices import notice_for
 from contracts.orders import Order
-from contracts.reports import Increments, counts, difference
+from contracts.reports import Increments, counts, counts_alike, difference
 from contracts.statuses import INTERNAL, TERMINAL, Status
 from contracts.webhooks import Message
 from workers import audit, keys, notices, webhooks
@@ -793,8 +793,9 @@ class Store:
                     # Finished: one last poll later fills in steps whose callbacks were lost.
                     pipe.zadd(keys.closing(updated.courier), {order_id: now.timestamp()})
             # The report counters move with the order: what it adds now less what it added before.
-            before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
-            self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
+            if not counts_alike(order, updated, events):
+                before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
+                self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
             pipe.publish(keys.changes(order.centre), f"{order_id} {updated.status}")
             if updated.status != order.status:
                 sources = sorted({f"{e.source}:{e.courier}" for e in fresh.values()}) or ["api"]
