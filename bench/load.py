@@ -124,13 +124,15 @@ class _Load:
             self.send(client, due)
 
     def send(self, client: _Client, due: float) -> None:
+        if client.transport is None or client.transport.is_closing():  # the server closed it while it waited
+            self.result.errors += 1
+            return
         try:
             request = next(self.requests)
         except StopIteration:  # every request sent: the run ends early
             self.close(client)
             return
         client.due, client.waiting = due, True
-        assert client.transport is not None
         client.transport.write(request)
 
     def answered(self, client: _Client, status: int) -> None:

@@ -29,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_max_body_bytes: int = 1_000_000
     # Reverse proxies in front of the api, comma-separated addresses: rate limits then key on the
     # address they append to X-Forwarded-For.
-    dd_trusted_proxies: str = ""
+    dd_trusted_proxies: str = "127.0.0.1"  # a proxy on the same host, as uvicorn trusted by default
     dd_public_url: str | None = None  # where couriers reach our callbacks; default http://host:port
     dd_dispatch_deadline_seconds: int = 120
     dd_courier_timeout_seconds: float = 10.0  # the dev sandbox accounts' HTTP timeout

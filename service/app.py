@@ -20,7 +20,7 @@ from litestar.types import Message, Scope
 from contracts.settings import Settings
 from service import problems
 from service.auth import authenticate, context
-from service.callbacks import callbacks, documented_callback
+from service.callbacks import callbacks, receive_callback
 from service.console import STATIC, console, login, login_page, logout
 from service.couriers import courier_health
 from service.documents_api import (
@@ -144,8 +144,8 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None, ctx
 
 def _document_callbacks(app: Litestar) -> None:
     """The callback endpoint is an ASGI mount, which the OpenAPI document leaves out: its operation is
-    `documented_callback`'s, as a Litestar app of its own (never served) renders it."""
-    shown, extra = app.openapi_schema, Litestar(route_handlers=[documented_callback]).openapi_schema
+    `receive_callback`'s, as a Litestar app of its own (never served) renders it."""
+    shown, extra = app.openapi_schema, Litestar(route_handlers=[receive_callback]).openapi_schema
     shown.paths = {**(shown.paths or {}), **(extra.paths or {})}
     schemas = shown.components.schemas if shown.components.schemas is not None else {}
     for name, schema in (extra.components.schemas or {}).items():

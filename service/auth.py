@@ -39,7 +39,8 @@ def client_address(request: Request, ctx: Context) -> str:  # type: ignore[type-
     """Who is asking, for rate limits: the peer, or behind a trusted proxy (DD_TRUSTED_PROXIES) the
     address that proxy appended to X-Forwarded-For (the last one: the earlier ones are the client's say)."""
     peer = request.client.host if request.client else "?"
-    return forwarded_address(peer, request.headers.get("x-forwarded-for", ""), ctx.settings.trusted_proxies)
+    forwarded = ",".join(request.headers.getall("x-forwarded-for", []))  # every line of it, in order
+    return forwarded_address(peer, forwarded, ctx.settings.trusted_proxies)
 
 
 def forwarded_address(peer: str, forwarded_for: str, trusted: frozenset[str]) -> str:

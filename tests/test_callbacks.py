@@ -259,6 +259,9 @@ def test_unknown_courier_is_404(api: Client) -> None:
     response = api.post("/v1/callbacks/dhl", content=b"{}")
     assert response.status_code == 404
     assert response.json()["type"].endswith("unknown-courier")
+    for path in ("/v1/callbacksghn", "/v1/callbacks/ghn/more", "/v1/callbacks"):
+        assert api.post(path, params={"token": SECRET}, content=b"{}").status_code == 404, path
+    assert api.get("/v1/callbacks/ghn").status_code == 405
 
 
 def test_a_callback_that_beats_the_booking_is_quarantined_then_applied(

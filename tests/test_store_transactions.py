@@ -62,3 +62,21 @@ def test_a_connection_lost_under_watch_is_a_watch_error_so_the_caller_reads_agai
         with pytest.raises(redis.WatchError, match="connection broke"):
             execute_queued(pipe)
     assert not client.exists("t:c") and client.ping()
+
+
+def test_what_redis_py_answers_itself_is_not_sent_and_a_bad_argument_is_a_data_error(ctx: Context) -> None:
+    client = ctx.store.client
+    with client.pipeline() as pipe:
+        pipe.watch("t:watched")
+        pipe.multi()
+        pipe.mget([])  # answered by redis-py, never sent: sent, it would abort the EXEC
+        pipe.set("t:d", 1)
+        execute_queued(pipe)
+    assert client.get("t:d") == b"1"
+    with client.pipeline() as pipe:
+        pipe.watch("t:watched")
+        pipe.multi()
+        pipe.execute_command("SET", "t:e", None)
+        with pytest.raises(redis.DataError):
+            execute_queued(pipe)
+    assert not client.exists("t:e") and client.ping() and not client.connection_pool._in_use_connections

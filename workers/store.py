@@ -17,7 +17,7 @@ import msgspec
 import redis
 import redis.asyncio
 from msgspec.structs import astuple
-from redis.client import Pipeline
+from redis.client import EMPTY_RESPONSE, Pipeline
 
 from contracts.base import Record
 from contracts.calendar import VIETNAM_TZ, WorkingCalendar
@@ -362,6 +362,7 @@ class _HiredisPacking:
             raise redis.DataError(str(error)) from error
 
 
+_PACKING = _HiredisPacking()
 _MULTI = hiredis.pack_command(("MULTI",))
 _EXEC = hiredis.pack_command(("EXEC",))
 
@@ -376,14 +377,20 @@ def execute_queued(pipe: Pipeline) -> None:
     a broken connection under WATCH is a WatchError, as `execute()` makes it, so the caller reads again
     (the store restarting must not fail the batch: it may have run the EXEC, and the change is idempotent).
     """
-    commands = pipe.command_stack
+    # As `execute()`: a command redis-py answers itself (`mget([])`) is not sent, scripts are loaded.
+    commands = [args for args, options in pipe.command_stack if EMPTY_RESPONSE not in options]
+    if pipe.scripts:
+        pipe.load_scripts()
     connection = pipe.connection
     if connection is None:  # not watching: take one as `execute()` would
         connection = pipe.connection = pipe.connection_pool.get_connection()
     try:
-        connection.send_packed_command(
-            [b"".join([_MULTI, *(hiredis.pack_command(args) for args, _ in commands), _EXEC])]
-        )
+        blob = b"".join([_MULTI, *(_PACKING.pack_command(*args)[0] for args in commands), _EXEC])
+    except BaseException:
+        pipe.reset()
+        raise
+    try:
+        connection.send_packed_command([blob])
         refused: list[redis.ResponseError] = []
         for _ in range(len(commands) + 1):  # MULTI's OK, then QUEUED for each
             try:
@@ -397,6 +404,9 @@ def execute_queued(pipe: Pipeline) -> None:
         pipe.watching = False  # EXEC ends the WATCH
         if replies is None:
             raise redis.WatchError("Watched variable changed.")
+        if len(replies) != len(commands):  # out of step with the server: as `execute()`, drop the connection
+            connection.disconnect()
+            raise redis.ResponseError("Wrong number of response items from pipeline execution")
         failed = next((reply for reply in replies if isinstance(reply, redis.ResponseError)), None)
         if failed is not None:
             raise failed
