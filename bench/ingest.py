@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 
 from bench import load
-from bench.run import JOURNEY, KEY, SECRET, _callback_requests, _cli, _orders, _port, _process
+from bench.run import JOURNEY, KEY, _api_env, _callback_requests, _cli, _orders, _port, _process
 from contracts.config import DEMO_CENTRE
 from workers.embedded import ensure_store
 from workers.store import Principal, Store
@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         client = redis.Redis.from_url(store.url)
         Store(client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
         port = _port()
-        env = {**os.environ, "REDIS_URL": store.url, "DD_DATA_DIR": str(data), "DD_PORT": str(port),
-               "DD_DEV_API_KEY": KEY, "DD_DEV_CALLBACK_SECRET": SECRET, "DD_LOG_LEVEL": "WARNING",
-               "DD_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
+        env = _api_env(store.url, data, port)
         with _process(_cli("api"), env, port):
             orders = _orders(client, port, args.courier, args.callbacks // JOURNEY)
             stored = load.run(port, _callback_requests(args.courier, orders, args.callbacks),

@@ -23,7 +23,7 @@ from pathlib import Path
 import redis
 
 from bench import load
-from bench.run import COURIERS, KEY, SECRET, _callback_requests, _cli, _order_requests, _port, _process
+from bench.run import COURIERS, KEY, _api_env, _callback_requests, _cli, _order_requests, _port, _process
 from contracts.config import DEMO_CENTRE
 from workers.embedded import ensure_store
 from workers.store import Principal, Store
@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         Store(redis.Redis.from_url(store.url)).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
         port = _port()
-        env = {**os.environ, "REDIS_URL": store.url, "DD_DATA_DIR": str(data), "DD_PORT": str(port),
-               "DD_DEV_API_KEY": KEY, "DD_DEV_CALLBACK_SECRET": SECRET, "DD_LOG_LEVEL": "WARNING",
-               "DD_SWEEP_INTERVAL_SECONDS": "3600"}  # fmt: skip
+        env = _api_env(store.url, data, port)
         if args.callbacks:
             requests = _callback_requests(args.callbacks, [f"o01PROFILE{n:04d}" for n in range(500)],
                                           int(5000 * args.seconds))  # fmt: skip

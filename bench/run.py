@@ -243,18 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     store = ensure_store(data)
     client = redis.Redis.from_url(store.url)
     api_port, sandbox_port, ceiling_port = _port(), _port(), _port()
-    env = {
-        **os.environ,
-        "REDIS_URL": store.url,
-        "DD_DATA_DIR": str(data),
-        "DD_PORT": str(api_port),
-        "DD_SANDBOX_PORT": str(sandbox_port),
-        "DD_DEV_API_KEY": KEY,
-        "DD_DEV_CALLBACK_SECRET": SECRET,
-        "DD_SANDBOX_AUTOPLAY": "0",  # the sandboxes book and answer, post nothing by themselves
-        "DD_LOG_LEVEL": "WARNING",
-        "DD_SWEEP_INTERVAL_SECONDS": "3600",
-    }
+    env = _api_env(store.url, data, api_port, DD_SANDBOX_PORT=str(sandbox_port), DD_SANDBOX_AUTOPLAY="0")
+    # (autoplay off: the sandboxes book and answer, post nothing by themselves)
     Store(client).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
     client.config_set("latency-monitor-threshold", 20)  # the latency runs say what the store saw
     results: dict[str, Any] = {"machine": _machine(), "started": datetime.now(UTC).isoformat(), "settings": vars(args)}
@@ -504,6 +494,22 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| report {name}, {r['orders']} orders in a year | | | {r[name]['p50_ms']} | max {r[name]['max_ms']} |"
         )
     return "\n".join(rows)
+
+
+def _api_env(url: str, data: Path, port: int, **more: str) -> dict[str, str]:
+    """The environment the api and the workers run under in a benchmark: this store, the bench's API key
+    and callback secret, quiet logs, no sweep meanwhile."""
+    return {
+        **os.environ,
+        "REDIS_URL": url,
+        "DD_DATA_DIR": str(data),
+        "DD_PORT": str(port),
+        "DD_DEV_API_KEY": KEY,
+        "DD_DEV_CALLBACK_SECRET": SECRET,
+        "DD_LOG_LEVEL": "WARNING",
+        "DD_SWEEP_INTERVAL_SECONDS": "3600",
+        **more,
+    }
 
 
 def _rescale(results: dict[str, Any], top: float) -> None:
