@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import redis
+from redis._parsers import _RESP2Parser
 
 from workers.context import Context
-from workers.store import execute_queued
+from workers.store import _replies, execute_queued
 
 
 def test_a_transaction_runs_whole_and_a_watched_change_stops_it(ctx: Context) -> None:
@@ -80,3 +81,37 @@ def test_what_redis_py_answers_itself_is_not_sent_and_a_bad_argument_is_a_data_e
         with pytest.raises(redis.DataError):
             execute_queued(pipe)
     assert not client.exists("t:e") and client.ping() and not client.connection_pool._in_use_connections
+
+
+@pytest.mark.parametrize("parser", ["hiredis", "python"])
+def test_replies_split_over_many_reads_come_whole_and_in_order_with_either_parser(ctx: Context, parser: str) -> None:
+    options = {} if parser == "hiredis" else {"parser_class": _RESP2Parser}
+    pool = redis.ConnectionPool(**{**ctx.store.client.connection_pool.connection_kwargs, **options})
+    client = redis.Redis(connection_pool=pool)
+    try:
+        big = [bytes([65 + n]) * 300_000 for n in range(8)]  # the EXEC's reply: 2.4 MB, many socket reads
+        client.set("t:string", "v")
+        with client.pipeline() as pipe:
+            pipe.watch("t:watched")
+            pipe.multi()
+            for n, value in enumerate(big):
+                pipe.set(f"t:big{n}", value)
+                pipe.get(f"t:big{n}")
+            pipe.lpush("t:string", 1)  # an error among the replies: raised after all were read
+            pipe.set("t:last", 1)
+            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                execute_queued(pipe)
+        assert client.get("t:last") == b"1" and client.get("t:big7") == big[7]
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands([("GET", f"t:big{n}") for n in range(8)]))
+            connection.send_packed_command(connection.pack_command("LPUSH", "t:string", 1))
+            *values, refused = _replies(connection, 9)
+            assert values == big and isinstance(refused, redis.ResponseError)
+            connection.send_command("PING")
+            assert connection.read_response() == b"PONG"  # nothing left unread: the connection is in step
+        finally:
+            pool.release(connection)
+    finally:
+        client.close()
+        pool.disconnect()

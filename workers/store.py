@@ -19,6 +19,13 @@ import redis.asyncio
 from msgspec.structs import astuple
 from redis.client import EMPTY_RESPONSE, Pipeline
 
+try:  # what `_replies` reads with (redis-py's own hiredis parser); without it, `read_response`
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+    from redis._parsers.hiredis import _HiredisParser
+except ImportError:  # another redis-py
+    _NOT_ENOUGH_DATA = None
+    _HiredisParser = type(None)
+
 from contracts.base import Record
 from contracts.calendar import VIETNAM_TZ, WorkingCalendar
 from contracts.config import Centre
@@ -391,16 +398,11 @@ def execute_queued(pipe: Pipeline) -> None:
         raise
     try:
         connection.send_packed_command([blob])
-        refused: list[redis.ResponseError] = []
-        for _ in range(len(commands) + 1):  # MULTI's OK, then QUEUED for each
-            try:
-                connection.read_response()
-            except redis.ResponseError as error:  # refused when queued (the EXEC that follows aborts)
-                refused.append(error)
-        try:
-            replies = connection.read_response()
-        except redis.ResponseError as error:
-            raise refused[0] if refused else error from None
+        *queued, replies = _replies(connection, len(commands) + 2)  # MULTI's OK, QUEUED for each, EXEC's
+        # A command refused when queued aborts the EXEC: its error is the one to raise.
+        refused = [reply for reply in queued if isinstance(reply, redis.ResponseError)]
+        if isinstance(replies, redis.ResponseError):
+            raise refused[0] if refused else replies
         pipe.watching = False  # EXEC ends the WATCH
         if replies is None:
             raise redis.WatchError("Watched variable changed.")
@@ -422,6 +424,37 @@ def execute_queued(pipe: Pipeline) -> None:
         raise
     finally:
         pipe.reset()
+
+
+def _replies(connection: redis.Connection, count: int) -> list[Any]:
+    """The next `count` replies, an error reply as a value (a `ResponseError`). Read off hiredis's
+    reader as `read_response` reads them, without its ~1 µs of Python a reply (a step of ingest's
+    transaction has ~4); through `read_response` where the parser is another (RESP3, no hiredis)."""
+    parser = connection._parser
+    reader = getattr(parser, "_reader", None)
+    fast = _NOT_ENOUGH_DATA is not None and isinstance(parser, _HiredisParser) and reader is not None
+    if not fast or str(connection.protocol) == "3":  # (RESP3 may push notifications among the replies)
+        return [_reply(connection) for _ in range(count)]
+    replies: list[Any] = []
+    try:
+        while len(replies) < count:
+            reply = reader.gets()
+            if reply is _NOT_ENOUGH_DATA:
+                parser.read_from_socket()
+            elif isinstance(reply, redis.ConnectionError):  # as `read_response`: the reader's own verdict
+                raise reply
+            else:
+                replies.append(reply)
+    except OSError as error:  # as `read_response` says it (socket timeouts are its TimeoutError already)
+        raise redis.ConnectionError(f"Error while reading from the store: {error.args}") from error
+    return replies
+
+
+def _reply(connection: redis.Connection) -> Any:
+    try:
+        return connection.read_response()
+    except redis.ResponseError as error:
+        return error
 
 
 def packed_in_c(pool: redis.asyncio.ConnectionPool) -> None:
@@ -777,36 +810,41 @@ class Store:
         def write(pipe: Pipeline) -> None:
             webhooks.stage(pipe, messages)
             notices.stage(pipe, order.status, updated, now)
-            pipe.set(order_key, pack_record(updated, events))
+            # A step's own commands are queued as the wire has them: redis-py's `set` and `zadd` check a
+            # dozen options (and warn of experimental ones) for ~2–4 µs a command, a third of a step's
+            # queueing; `execute_queued` sends them as it sends any other.
+            queue = pipe.pipeline_execute_command
+            at = now.timestamp()
+            queue("SET", order_key, pack_record(updated, events))
             if old_layout:  # the events moved into the record
-                pipe.delete(keys.events(order_id))
+                queue("DEL", keys.events(order_id))
             # Index entries are written when they change, not with every step (a step's commands are most
             # of what ingest's transaction costs): the tracking code when it is new, the deadline when the
             # order leaves an internal state (the sweep drops an entry a race left), `finished` when it
             # enters or leaves a final state.
             if updated.tracking_code and (updated.tracking_code != order.tracking_code or old_layout):
-                pipe.set(keys.tracking(updated.courier, updated.tracking_code), order_id)
+                queue("SET", keys.tracking(updated.courier, updated.tracking_code), order_id)
             if updated.status not in INTERNAL and order.status in INTERNAL:
-                pipe.zrem(keys.DUE, order_id)
+                queue("ZREM", keys.DUE, order_id)
             if order.status is Status.ACCEPTED and updated.status is not Status.ACCEPTED:
-                pipe.hdel(keys.BOOKING_JOBS, order_id)  # no job books it any more
+                queue("HDEL", keys.BOOKING_JOBS, order_id)  # no job books it any more
             # Orders at a courier and not finished: the poller looks at those gone quiet.
             if updated.status in TERMINAL and order.status not in TERMINAL:
-                pipe.zadd(keys.FINISHED, {order_id: now.timestamp()})  # retention counts from here
+                queue("ZADD", keys.FINISHED, at, order_id)  # retention counts from here
             elif updated.status not in TERMINAL and order.status in TERMINAL:
-                pipe.zrem(keys.FINISHED, order_id)
+                queue("ZREM", keys.FINISHED, order_id)
             if updated.tracking_code and updated.status not in TERMINAL:
-                pipe.zadd(keys.active(updated.courier), {order_id: now.timestamp()})
+                queue("ZADD", keys.active(updated.courier), at, order_id)
             else:
-                pipe.zrem(keys.active(updated.courier), order_id)
+                queue("ZREM", keys.active(updated.courier), order_id)
                 if updated.tracking_code and order.status not in TERMINAL:
                     # Finished: one last poll later fills in steps whose callbacks were lost.
-                    pipe.zadd(keys.closing(updated.courier), {order_id: now.timestamp()})
+                    queue("ZADD", keys.closing(updated.courier), at, order_id)
             # The report counters move with the order: what it adds now less what it added before.
             if not counts_alike(order, updated, events):
                 before = self.counts(order, reconcile(Status.ACCEPTED, stored) if fresh else timeline)
                 self.count(pipe, order.centre, difference(before, self.counts(updated, timeline)))
-            pipe.publish(keys.changes(order.centre), f"{order_id} {updated.status}")
+            queue("PUBLISH", keys.changes(order.centre), f"{order_id} {updated.status}")
             if updated.status != order.status:
                 sources = sorted({f"{e.source}:{e.courier}" for e in fresh.values()}) or ["api"]
                 audit.stage(pipe, "order.status", at=now, order=order_id, centre=order.centre,
