@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Litestar, Request, Response, post
 
 from contracts.couriers import ghn
+from workers.context import settle_garbage_collector
 
 
 @post("/v1/callbacks/ghn", status_code=200)
@@ -15,3 +16,4 @@ async def callback(request: Request) -> Response[dict[str, object]]:  # type: ig
 
 
 app = Litestar(route_handlers=[callback], debug=False, logging_config=None)
+settle_garbage_collector()  # the collector set as the api sets it (for a minimal app it hardly matters)

@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
             assert stored.errors == 0, stored.statuses
         os.environ.update(env)  # this process becomes the ingest worker
         from workers import jobs
-        from workers.context import current
+        from workers.context import current, settle_garbage_collector
 
         jobs.INGEST_JOB_SECONDS = float("inf")  # one job, until the stream is empty
         current()
+        settle_garbage_collector()  # as `dossier-dispatch worker` does once it is built
         spy = None
         if args.py_spy:
             spy = subprocess.Popen(

@@ -62,8 +62,12 @@ def run_api(settings: Settings) -> None:
     # proxy_headers off: who is asking is decided once, by DD_TRUSTED_PROXIES (`service.auth.client_address`).
     # uvicorn's own handling trusts X-Forwarded-For from 127.0.0.1 whatever that setting says. access_log off:
     # at level warning its lines are never written, but each answer still built one (~2 % of a callback's CPU).
+    from workers.context import settle_garbage_collector
+
+    app = create_app(settings)
+    settle_garbage_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.dd_host,
         port=settings.dd_port,
         log_level="warning",
@@ -85,7 +89,7 @@ def run_worker(queue_name: str, burst: bool = False) -> None:
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from workers.context import current
+    from workers.context import current, settle_garbage_collector
     from workers.queues import QUEUES, queue
 
     if queue_name not in QUEUES:
@@ -93,6 +97,7 @@ def run_worker(queue_name: str, burst: bool = False) -> None:
     ctx = current()  # store, config and HTTP clients built once per process, reused by every job
     # SimpleWorker: no fork per job, so the process keeps its clients (DESIGN.md, measured costs).
     worker = SimpleWorker([queue(queue_name, ctx.store.client)], connection=ctx.store.client, serializer=JSONSerializer)
+    settle_garbage_collector()
     # RQ logs three lines per job at INFO; keep the console readable unless asked for DEBUG.
     level = ctx.settings.dd_log_level.upper()
     worker.work(burst=burst, with_scheduler=True, logging_level="WARNING" if level == "INFO" else level)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from workers.context import Context
 from workers.embedded import EmbeddedStore
 
@@ -47,3 +49,34 @@ def test_callbacks_replay_runs_against_the_running_store(embedded: EmbeddedStore
         env={**os.environ, "REDIS_URL": embedded.url},
     )
     assert out.startswith("replayed 0 ghn callbacks received since 2026-11-01T00:00:00+07:00")
+
+
+def test_the_worker_and_the_api_settle_the_garbage_collector_before_they_serve(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import rq
+    import uvicorn
+
+    from service import cli
+    from workers.context import YOUNG_OBJECTS
+
+    seen: list[tuple[int, int]] = []
+
+    def serve(*_args: object, **_kwargs: object) -> None:  # where the process would start its loop
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(rq.SimpleWorker, "work", serve)
+    monkeypatch.setattr(uvicorn, "run", serve)
+    try:
+        cli.run_worker("ingest", burst=True)
+        gc.unfreeze()
+        cli.run_api(ctx.settings)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert before[0] < YOUNG_OBJECTS
+    assert [threshold for threshold, _ in seen] == [YOUNG_OBJECTS, YOUNG_OBJECTS]
+    assert all(frozen > 10_000 for _, frozen in seen)  # what they built is out of the collector's way
