@@ -7,7 +7,6 @@ import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import msgspec
@@ -16,7 +15,7 @@ from litestar.exceptions import ClientException, MethodNotAllowedException, NotF
 from litestar.params import FromPath
 from litestar.types import Receive, Scope, Send
 
-from contracts.couriers import CallbackRequest
+from contracts.couriers import CallbackRequest, form_pairs
 from contracts.couriers.registry import ANSWER, AUTHENTICATE, DECODE, KNOWN, REDACT, replayed
 from service.auth import context, forwarded_address, intake
 from service.problems import documented, problem
@@ -97,7 +96,7 @@ async def _receive(scope: Scope, courier: str, body: bytes) -> bytes | Response[
     state = scope["app"].state  # not a `State` parameter: that copies the app's state per request
     ctx = context(state)
     query: dict[str, str] = {}
-    for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+    for name, value in form_pairs(scope["query_string"].decode("latin-1")):
         query.setdefault(name, value)  # the first of a repeated parameter, as a route's query_params gives
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
     peer = scope["client"][0] if scope.get("client") else ""

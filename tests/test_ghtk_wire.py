@@ -8,9 +8,11 @@ from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.config import Centre, CourierAccount, dev_config
-from contracts.couriers import VIETNAM, CallbackRequest, Shipment, build_shipment, ghtk
+from contracts.couriers import VIETNAM, CallbackRequest, Shipment, build_shipment, form_pairs, ghtk
 from contracts.couriers.ghtk_codes import PARTIAL_TAGS, REASON, REPORTS, STATUS, STATUS_TEXT
 from contracts.events import reconcile
 from contracts.intake import prepare
@@ -263,3 +265,21 @@ def test_listed_callback_addresses_are_required_when_the_account_has_them() -> N
     right = CallbackRequest(query={"hash": "s3cret"}, headers={}, body=b"", remote="198.51.100.7")
     assert ghtk.authenticate(right, account)
     assert not ghtk.authenticate(msgspec.structs.replace(right, remote="203.0.113.5"), account)
+
+
+_FORM_PIECES = st.sampled_from([*"ab=&%+ 2F41é\u00ff;", "%2", "%zz", "%C3%A9", "%e9", "==", "&&"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.lists(_FORM_PIECES, max_size=30).map("".join), strict=st.booleans())
+def test_form_pairs_reads_a_form_exactly_as_parse_qsl_does(text: str, strict: bool) -> None:
+    """GHTK's bodies and every callback's query go through `form_pairs`: the same pairs, the same refusals."""
+    try:
+        expected: object = parse_qsl(text, keep_blank_values=True, strict_parsing=strict)
+    except ValueError:
+        expected = ValueError
+    try:
+        found: object = form_pairs(text, strict=strict)
+    except ValueError:
+        found = ValueError
+    assert found == expected

@@ -23,13 +23,20 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import datetime
-from urllib.parse import parse_qsl
 
 import msgspec
 
 from contracts.base import Wire
 from contracts.config import CourierAccount
-from contracts.couriers import Booking, CallbackRequest, Party, Shipment, StatusUpdate, as_vietnam_time
+from contracts.couriers import (
+    Booking,
+    CallbackRequest,
+    Party,
+    Shipment,
+    StatusUpdate,
+    as_vietnam_time,
+    form_pairs,
+)
 from contracts.couriers.ghtk_codes import REASON, REPORTS, STATUS, STATUS_TEXT, TAGS
 from contracts.money import Charge, ChargeField, reported
 from contracts.statuses import Status
@@ -265,7 +272,7 @@ def map_status(status_id: int | None, partial: bool = False) -> Status | None:
 def decode_callback(body: bytes) -> Callback:
     """The callback, or `msgspec.DecodeError` (not a form body) / `ValidationError` (fields missing or wrong)."""
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        pairs = form_pairs(body.decode("utf-8"), strict=True)
     except ValueError as error:  # UnicodeDecodeError is a ValueError too
         raise msgspec.DecodeError(f"GHTK callback is not a form body: {error}") from None
     fields = {key: value for key, value in pairs if value != ""}
