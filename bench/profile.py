@@ -12,7 +12,6 @@ the store with `appendfsync always` instead of waiting with `WAITAOF`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
@@ -23,24 +22,21 @@ from pathlib import Path
 import redis
 
 from bench import load
-from bench.run import COURIERS, KEY, _api_env, _callback_requests, _cli, _order_requests, _port, _process
+from bench.run import (
+    COURIERS,
+    KEY,
+    _api_env,
+    _callback_requests,
+    _cli,
+    _cpu_seconds,
+    _order_requests,
+    _port,
+    _process,
+    _tree_cpu,
+)
 from contracts.config import DEMO_CENTRE
 from workers.embedded import ensure_store
 from workers.store import Principal, Store
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (the api's uvicorn workers)."""
-    total = _cpu_seconds(pid)
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        with contextlib.suppress(FileNotFoundError):  # ended meanwhile
-            total += _tree_cpu(int(child))
-    return total
 
 
 def _commands(url: str) -> dict[str, int]:

@@ -87,6 +87,20 @@ def _process(args: list[str], env: dict[str, str], port: int | None = None) -> I
             child.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the api's uvicorn workers)."""
+    total = _cpu_seconds(pid)
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError):  # ended meanwhile
+            total += _tree_cpu(int(child))
+    return total
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "service.cli", *args]
 
@@ -303,7 +317,7 @@ def _load(
     top = ceiling.rate
     print(f"ceiling: {top:.0f} req/s", file=sys.stderr)
 
-    with _process(_cli("api"), env, api_port):
+    with _process(_cli("api"), env, api_port) as api:
         # 2. Order intake.
         orders = load.run(api_port, _order_requests(int(top * (args.seconds + 1) * 0.5)), **run)
         results["order_intake"] = _summary(orders, top)
@@ -329,22 +343,33 @@ def _load(
 
         # 4. Callback intake per courier with one ingest worker, and what ingest sustains.
         results["callback_intake"] = {}
-        with _process(_cli("worker", "ingest"), env):
+        # Who spends the box's CPU: each process's from /proc over the load and the drain (the load
+        # generator is this process), per callback stored, and how busy that kept the two cores.
+        processes = {"api": api.pid, "store": int(client.info("server")["process_id"])}
+        with _process(_cli("worker", "ingest"), env) as ingest:
+            processes["ingest"] = ingest.pid
             for courier in COURIERS:
                 bodies = _callback_requests(courier, per_courier[courier], int(top * (args.seconds + 1) * 0.8))
                 before = client.xlen(keys.callbacks(courier)) if client.exists(keys.callbacks(courier)) else 0
+                cpu = {name: _tree_cpu(pid) for name, pid in processes.items()}
+                own = time.process_time()
                 began = time.perf_counter()
                 intake = load.run(api_port, bodies, **run)
                 loaded = time.perf_counter() - began
                 drained = _wait(lambda c=courier: _backlog(client, c) == 0, 300)
+                used = {name: _tree_cpu(pid) - cpu[name] for name, pid in processes.items()}
+                used["load_generator"] = time.process_time() - own
                 stored = client.xlen(keys.callbacks(courier)) - before
                 summary = _summary(intake, top)
                 summary["stored"] = stored
                 summary["drain_seconds_after_load"] = round(drained, 2)
                 summary["sustained_rate"] = round(stored / (loaded + drained), 1)
                 summary["sustained_of_ceiling"] = round(stored / (loaded + drained) / top, 3)
+                summary["cpu_us_per_callback"] = {name: round(s / stored * 1e6, 1) for name, s in used.items()}
+                summary["box_busy"] = round(sum(used.values()) / ((loaded + drained) * (os.cpu_count() or 1)), 3)
                 results["callback_intake"][courier] = summary
-                print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s",
+                print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s, "
+                      f"CPU µs per callback {summary['cpu_us_per_callback']}, box {summary['box_busy']:.0%} busy",
                       file=sys.stderr)  # fmt: skip
 
             # The ceiling again, now that intake has run: this VM's speed drifts within minutes, and a slow
