@@ -365,7 +365,7 @@ def _load(
                 summary["drain_seconds_after_load"] = round(drained, 2)
                 summary["sustained_rate"] = round(stored / (loaded + drained), 1)
                 summary["sustained_of_ceiling"] = round(stored / (loaded + drained) / top, 3)
-                summary["cpu_us_per_callback"] = {name: round(s / stored * 1e6, 1) for name, s in used.items()}
+                summary["cpu_us_per_callback"] = {name: round(s / max(stored, 1) * 1e6, 1) for name, s in used.items()}
                 summary["box_busy"] = round(sum(used.values()) / ((loaded + drained) * (os.cpu_count() or 1)), 3)
                 results["callback_intake"][courier] = summary
                 print(f"callbacks {courier}: {intake.rate:.0f} req/s, sustained {summary['sustained_rate']}/s, "

@@ -143,7 +143,7 @@ async def _receive(scope: Scope, courier: str, body: bytes) -> bytes | Response[
         await anyio.to_thread.run_sync(enqueue_ingest, store.client, courier)
     try:
         updates = DECODE[courier](body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except ValueError as error:  # msgspec's DecodeError and ValidationError, and a body that is not UTF-8
         log.warning("malformed %s callback from %s kept for replay (sha256 %s): %s", courier, remote, receipt, error)
         return _refused(scope, 400, "callback-malformed", "Malformed callback", str(error))
     received = datetime.fromtimestamp(int(fields["received_ms"]) / 1000, UTC)  # type: ignore[arg-type]

@@ -363,6 +363,21 @@ def test_a_secret_in_the_body_is_not_kept_with_the_raw_callback(api: Client, ctx
     assert api.get(f"/v1/orders/{order_id}").json()["status"] == "delivered"
 
 
+def test_a_body_that_is_not_utf8_is_refused_as_malformed_and_kept_not_a_server_error(api: Client, ctx: Context) -> None:
+    payload = fixture("viettelpost", "callback_delivered.json").decode()
+    body = msgspec.json.encode({**msgspec.json.decode(payload), "TOKEN": SECRET}).replace(b'"NOTE":"', b'"NOTE":"\xff')
+    assert b"\xff" in body  # a right secret, and one byte no UTF-8 text has
+    response = api.post("/v1/callbacks/viettelpost", content=body)
+    assert response.status_code == 400 and response.json()["type"].endswith("callback-malformed")
+    [(_entry, kept)] = ctx.store.client.xrange(keys.callbacks("viettelpost"))  # kept for replay
+    assert b"\xff" in kept[b"body"]
+    assert ingest_callbacks("viettelpost") == 1
+    [(_orphan, aside)] = ctx.store.client.xrange(keys.ORPHAN_CALLBACKS)
+    assert aside[b"why"].startswith(b"malformed")
+    forged = body.replace(SECRET.encode(), b"\xff")
+    assert api.post("/v1/callbacks/viettelpost", content=forged).status_code == 401  # a secret not UTF-8
+
+
 def test_failed_authentication_is_counted_for_the_operator(api: Client, ctx: Context) -> None:
     order_id = _booked_order(api, ctx)
     for _ in range(3):

@@ -73,6 +73,7 @@ def test_the_worker_and_the_api_settle_the_garbage_collector_before_they_serve(
     try:
         cli.run_worker("ingest", burst=True)
         gc.unfreeze()
+        gc.set_threshold(*before)  # as a fresh process has it
         cli.run_api(ctx.settings)
     finally:
         gc.unfreeze()

@@ -10,7 +10,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import msgspec
 import redis
 from redis.client import Pipeline
 from rq import Retry
@@ -161,7 +160,7 @@ def _apply_entries(
         received = datetime.fromtimestamp(int(fields[b"received_ms"]) / 1000, UTC)
         try:
             updates = DECODE[courier](fields[b"body"])
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        except ValueError as error:  # msgspec's DecodeError and ValidationError, and a body that is not UTF-8
             log.error("callback %s/%s does not decode: %s", courier, entry_id, error)
             aside.append(_set_aside(courier, entry_id, fields, f"malformed: {error}"))
             updates = []

@@ -428,21 +428,26 @@ def execute_queued(pipe: Pipeline) -> None:
 
 def _replies(connection: redis.Connection, count: int) -> list[Any]:
     """The next `count` replies, an error reply as a value (a `ResponseError`). Read off hiredis's
-    reader as `read_response` reads them, without its ~1 µs of Python a reply (a step of ingest's
-    transaction has ~4); through `read_response` where the parser is another (RESP3, no hiredis)."""
-    parser = connection._parser
+    reader as `read_response` reads them (a push notification handled and passed over, as there), without
+    its ~1 µs of Python a reply (a step of ingest's transaction has ~4); through `read_response` where
+    the parser is another."""
+    parser = getattr(connection, "_parser", None)  # (a client-side caching connection has none of its own)
     reader = getattr(parser, "_reader", None)
-    fast = _NOT_ENOUGH_DATA is not None and isinstance(parser, _HiredisParser) and reader is not None
-    if not fast or str(connection.protocol) == "3":  # (RESP3 may push notifications among the replies)
+    if _NOT_ENOUGH_DATA is None or not isinstance(parser, _HiredisParser) or reader is None:
         return [_reply(connection) for _ in range(count)]
+    pushed = getattr(parser, "_hiredis_PushNotificationType", None) or ()  # RESP3's pushes, when hiredis has them
     replies: list[Any] = []
     try:
         while len(replies) < count:
             reply = reader.gets()
             if reply is _NOT_ENOUGH_DATA:
                 parser.read_from_socket()
-            elif isinstance(reply, redis.ConnectionError):  # as `read_response`: the reader's own verdict
+            elif isinstance(reply, redis.ConnectionError):  # as `read_response`: the reader's own verdict,
                 raise reply
+            elif pushed and isinstance(reply, pushed):  # not a reply: for its handler, as `read_response` does
+                parser.handle_push_response(reply)
+            elif isinstance(reply, list) and reply and isinstance(reply[0], redis.ConnectionError):
+                raise reply[0]  # and the same for an EXEC's first reply (LOADING and the like)
             else:
                 replies.append(reply)
     except OSError as error:  # as `read_response` says it (socket timeouts are its TimeoutError already)
