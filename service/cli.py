@@ -58,14 +58,13 @@ def run_api(settings: Settings) -> None:
     import uvicorn
 
     from service.app import create_app
-
-    # proxy_headers off: who is asking is decided once, by DD_TRUSTED_PROXIES (`service.auth.client_address`).
-    # uvicorn's own handling trusts X-Forwarded-For from 127.0.0.1 whatever that setting says. access_log off:
-    # at level warning its lines are never written, but each answer still built one (~2 % of a callback's CPU).
     from workers.context import settle_garbage_collector
 
     app = create_app(settings)
     settle_garbage_collector()
+    # proxy_headers off: who is asking is decided once, by DD_TRUSTED_PROXIES (`service.auth.client_address`).
+    # uvicorn's own handling trusts X-Forwarded-For from 127.0.0.1 whatever that setting says. access_log off:
+    # at level warning its lines are never written, but each answer still built one (~2 % of a callback's CPU).
     uvicorn.run(
         app,
         host=settings.dd_host,
