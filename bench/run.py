@@ -1,6 +1,7 @@
 """The benchmark suite: `./scripts/bench` (or `python -m bench.run`), loopback only, bounded in time.
 
-Starts its own embedded store (AOF on, `WAITAOF` after every acknowledged write, as in production),
+Starts its own embedded store (AOF on, `appendfsync always`, `WAITAOF` after every acknowledged write, as
+in production),
 the api as `dossier-dispatch api` runs it, the courier sandboxes and workers, and measures:
 
 1. the ceiling: `bench/ceiling.py` (decode the same GHN callback, answer) under the same server;

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from workers.embedded import ensure_store, find_store
-from workers.store import Store
+from workers.store import NotDurable, Store
 
 ROOT = Path(__file__).parent.parent
 
@@ -24,6 +25,9 @@ def test_store_is_configured_for_durability(tmp_path: Path) -> None:
         assert version >= (7, 2)  # WAITAOF exists
         config = client.config_get("*")
         assert config["appendonly"] == "yes"
+        # Every write fsynced before the store answers anyone: under everysec, Valkey answers WAITAOF
+        # before the fsync (README, Durability).
+        assert config["appendfsync"] == "always"
         assert config["maxmemory-policy"] == "noeviction"
         assert config["bind"] == "127.0.0.1"
         assert Path(config["dir"]) == (tmp_path / "store").resolve()
@@ -68,3 +72,33 @@ def test_acknowledged_writes_survive_kill_9_of_the_store(tmp_path: Path) -> None
         assert len(again.keys("order:*")) == 200
     finally:
         restarted.stop()
+
+
+def test_a_store_found_running_without_fsync_always_is_switched_to_it(tmp_path: Path) -> None:
+    earlier = ensure_store(tmp_path, fsync_always=False)  # as DD_DURABILITY=waitaof, or an earlier version
+    try:
+        client = redis.Redis.from_url(earlier.url)
+        assert client.config_get("appendfsync")["appendfsync"] == "everysec"
+        found = ensure_store(tmp_path)
+        assert found.url == earlier.url and found.process is None
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        client.close()
+    finally:
+        earlier.stop()
+
+
+def test_a_process_refuses_a_store_that_would_answer_before_the_fsync(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ensure_store(tmp_path, fsync_always=False)
+    client = redis.Redis.from_url(store.url)
+    try:
+        with pytest.raises(NotDurable, match="appendfsync always"):
+            Store(client).check_durability()
+        Store(client, durability="waitaof").check_durability()  # allowed, and said in the log
+        assert "answers WAITAOF before its fsync" in caplog.text
+        client.config_set("appendfsync", "always")
+        Store(client).check_durability()
+    finally:
+        client.close()
+        store.stop()

@@ -95,6 +95,7 @@ def build(environ: Mapping[str, str] | None = None) -> Context:
     client = redis.Redis.from_url(url, health_check_interval=30)
     config = load_config(settings, environ)
     store = Store(client, durability=settings.dd_durability, url=url, centres=config.centres)
+    store.check_durability()
     return Context(settings=settings, config=config, store=store)
 
 

@@ -6,6 +6,8 @@ order; either ends with an fsync wait that the round's requests share.
 The AOF is written in order, so one `WAITAOF` after a probe written behind a round's writes covers
 them all, and every write answered before (the same argument as `Store.make_durable`). A request is
 answered only once its round's wait returned; nothing is acknowledged before its bytes are on disk.
+Under `appendfsync always` (the default) the store has fsynced the round before it answers anything,
+and the `WAITAOF` costs no wait: it is there to refuse (503) when the AOF is off.
 """
 
 from __future__ import annotations
@@ -153,7 +155,6 @@ class AsyncIntake:
         self._create_orders = self.client.register_script(CREATE_ORDERS)
         self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         self._append = self.client.register_script(APPEND_CALLBACKS)
-        self._fsync = store.durability == "waitaof"  # else the store fsyncs every write before it answers
         # Callbacks: 256 a round, and ~4 MB (a VNPost batch can be 256 KB).
         self._appends = _Rounds(self._append_round, most=256, weigh=_weight, budget=4_000_000)
         self._checks = _Rounds(self._check_round, most=128)
@@ -177,7 +178,7 @@ class AsyncIntake:
         for courier, flat in callbacks:
             names += [keys.callbacks(courier), keys.ingest_kick(courier)]
             args += [len(flat), *flat]
-        [answers], unsynced = await self._scripts([(self._append, names, args)], fsync=self._fsync)
+        [answers], unsynced = await self._scripts([(self._append, names, args)], fsync=True)
         if isinstance(answers, redis.RedisError):
             raise NotDurable(f"the callbacks could not be kept: {answers}")
         if unsynced is not None:  # 503 for the round: its kicks go back, so the retries queue a job
@@ -210,7 +211,7 @@ class AsyncIntake:
         the same send. When the fsync is not confirmed, nothing is answered and the job kicks the writes
         claimed are given back (best effort: else they expire in 60 s and the sweep queues the jobs)."""
         calls = [(self._create_orders, plan.keys, plan.args) for plan in plans]
-        replies, unsynced = await self._scripts(calls, fsync=self._fsync)
+        replies, unsynced = await self._scripts(calls, fsync=True)
         outcomes: list[Created | Exception] = []
         for plan, reply in zip(plans, replies, strict=True):
             try:

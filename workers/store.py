@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from contracts.statuses import INTERNAL, TERMINAL, Status
 from contracts.webhooks import Message
 from workers import audit, keys, notices, webhooks
 
+log = logging.getLogger(__name__)
 _PACK = msgspec.msgpack.Encoder()
 _ORDER_JSON = msgspec.json.Decoder(Order)  # orders written before the MessagePack layout
 _ORDER_UNPACK = msgspec.msgpack.Decoder(Order)
@@ -474,7 +476,7 @@ class Store:
         self,
         client: redis.Redis,
         *,
-        durability: Literal["waitaof", "always"] = "waitaof",
+        durability: Literal["waitaof", "always"] = "always",
         url: str | None = None,
         centres: Mapping[str, Centre] | None = None,
         calendar: WorkingCalendar | None = None,
@@ -498,21 +500,36 @@ class Store:
             pipe.pipeline_execute_command("HINCRBY", keys.report(centre, month), field, amount)
 
     # -- durability -------------------------------------------------------------------------------
+    def check_durability(self) -> None:
+        """At start: refuse a store that would let an acknowledged write sit unsynced. `always` needs the
+        server to run `appendfsync always`. `waitaof` relies on WAITAOF waiting for the fsync, which
+        Valkey's does not under `everysec` (README, Durability): said in the log. A server that does not
+        let us read its configuration (a managed one), or is not up yet, is taken at its word."""
+        try:
+            fsync = self.client.config_get("appendfsync").get("appendfsync")
+            server = self.client.info("server")
+        except redis.RedisError as error:
+            log.warning("cannot read the store's appendfsync (%s): durability %s is assumed", error, self.durability)
+            return
+        if self.durability == "always" and fsync != "always":
+            raise NotDurable(
+                f"DD_DURABILITY=always needs the store to run appendfsync always (it runs {fsync}); "
+                "set it there, or DD_DURABILITY=waitaof on a server whose WAITAOF waits for the fsync"
+            )
+        if self.durability == "waitaof" and fsync != "always" and "valkey_version" in server:
+            log.warning("Valkey answers WAITAOF before its fsync under appendfsync %s: use appendfsync always", fsync)
+
     def make_durable(self) -> None:
-        """Block until every write made so far is fsynced, else raise NotDurable.
+        """Block until every write made so far is fsynced, else raise NotDurable. Under `appendfsync
+        always` they already are, and this checks that the AOF is on (no wait: ~20 µs on this VM).
 
         WAITAOF covers only the writes of the connection that sends it, and the pool may hand us
         another one than the write used. So the same connection first writes a probe: the AOF is
         sequential, so once the probe is fsynced, every write acknowledged before it is too.
         """
-        if self.durability != "waitaof":
-            return
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
-            # Two round trips on one connection: sent in one packet, WAITAOF waits for the server's next
-            # timer tick (1/hz: 2 ms at the embedded store's hz 500, ~100 ms at Valkey's default 10)
-            # rather than for the fsync that follows the probe. The api's rounds send them together.
             connection.send_command("INCR", keys.FSYNC_PROBE)
             connection.read_response()
             connection.send_command("WAITAOF", 1, 0, 5000)
