@@ -5,14 +5,13 @@ Starts a fresh embedded store and the api as `dossier-dispatch api` runs it, sen
 worker) for S seconds, and prints requests/s with the CPU the api process, the store and this load
 generator used, from /proc (so the CPU per request is known without a profiler's overhead). With
 `--py-spy FILE`, py-spy (the `bench` extra) records the api process meanwhile in its raw (collapsed
-stacks) format; py-spy slows the api, so read its shares, not its rate. `DD_DURABILITY=waitaof` starts
-the store with `appendfsync everysec` instead of `always` (the default).
+stacks) format; py-spy slows the api, so read its shares, not its rate. The store runs `appendfsync
+always`, as the product's does.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)  # as `bench.run`
     args = parser.parse_args(argv)
     data = Path(tempfile.mkdtemp(prefix="dd-profile-"))
-    store = ensure_store(data, fsync_always=os.environ.get("DD_DURABILITY") != "waitaof")
+    store = ensure_store(data)
     try:
         Store(redis.Redis.from_url(store.url)).save_api_key(KEY, Principal(centre=DEMO_CENTRE))
         port = _port()

@@ -22,8 +22,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     dd_sandbox_step_seconds: float = 1.0
     dd_config: str | None = None
     # always: the store runs `appendfsync always` (it fsyncs each write before it answers anyone).
-    # waitaof: `WAITAOF 1 0` after each acknowledged write, for a server whose WAITAOF waits for the
-    # fsync under `appendfsync everysec` (Redis 8.0 and later; Valkey up to 9.1.2 answers before it).
+    # waitaof: an external server under `appendfsync everysec` whose WAITAOF waits for the fsync
+    # (Redis with redis/redis#13793); refused on Valkey, whose WAITAOF answers before it (README).
     dd_durability: Literal["waitaof", "always"] = "always"
     # Requests one API key may make per minute, counted in the store across api replicas (0: no limit).
     dd_api_requests_per_minute: int = 60_000

@@ -170,7 +170,7 @@ def run_dev(settings: Settings) -> int:
     env.setdefault("DD_WEBHOOK_EGRESS", "loopback")  # a receiver on this machine is the usual dev setup
     store: EmbeddedStore | None = None
     if not settings.redis_url:
-        store = ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always")
+        store = ensure_store(settings.dd_data_dir)
         env["REDIS_URL"] = store.url
     os.environ.update(env)
     settings = settings_from(env)
@@ -217,7 +217,7 @@ Ctrl-C stops everything.""",
             if store is not None and store.process is not None and store.process.poll() is not None:
                 # The store died (kill -9, OOM): start it again on its AOF, on the same port when free.
                 print(f"the store exited with {store.process.returncode}; restarting it", file=sys.stderr, flush=True)
-                store = ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always")
+                store = ensure_store(settings.dd_data_dir)
                 if store.url != env["REDIS_URL"]:  # another port: every part must be told
                     env["REDIS_URL"] = store.url
                     for index, child in enumerate(children):

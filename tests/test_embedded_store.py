@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from workers.context import build
 from workers.embedded import ensure_store, find_store
 from workers.store import NotDurable, Store
 
@@ -87,18 +88,38 @@ def test_a_store_found_running_without_fsync_always_is_switched_to_it(tmp_path: 
         earlier.stop()
 
 
-def test_a_process_refuses_a_store_that_would_answer_before_the_fsync(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    store = ensure_store(tmp_path, fsync_always=False)
+def test_a_process_refuses_a_store_that_would_answer_before_the_fsync(tmp_path: Path) -> None:
+    store = ensure_store(tmp_path, fsync_always=False)  # appendfsync everysec
     client = redis.Redis.from_url(store.url)
     try:
         with pytest.raises(NotDurable, match="appendfsync always"):
-            Store(client).check_durability()
-        Store(client, durability="waitaof").check_durability()  # allowed, and said in the log
-        assert "answers WAITAOF before its fsync" in caplog.text
+            build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)})  # what the api and every worker do
+        with pytest.raises(NotDurable, match="Valkey answers WAITAOF before its fsync"):
+            Store(client, durability="waitaof").check_durability()
         client.config_set("appendfsync", "always")
-        Store(client).check_durability()
+        client.config_set("no-appendfsync-on-rewrite", "yes")  # would skip the fsync while a rewrite runs
+        with pytest.raises(NotDurable, match="no-appendfsync-on-rewrite"):
+            Store(client).check_durability()
+        client.config_set("no-appendfsync-on-rewrite", "no")
+        build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)}).close()
+        Store(client, durability="waitaof").check_durability()
     finally:
         client.close()
         store.stop()
+
+
+def test_a_process_started_before_its_store_checks_it_at_its_first_durable_write(tmp_path: Path) -> None:
+    store = ensure_store(tmp_path, fsync_always=False)
+    client = redis.Redis.from_url(store.url)
+    durable = Store(client)
+    assert store.process is not None
+    os.kill(store.process.pid, signal.SIGKILL)  # its port is kept for the restart
+    store.process.wait()
+    durable.check_durability()  # the store is away: nothing to check yet, and the process starts
+    restarted = ensure_store(tmp_path, fsync_always=False)  # back, on its port, still under everysec
+    try:
+        with pytest.raises(NotDurable, match="appendfsync always"):
+            durable.make_durable()
+    finally:
+        client.close()
+        restarted.stop()

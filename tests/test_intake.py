@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import pytest
 
 from contracts.config import DEMO_CENTRE
 from contracts.intake import prepare
@@ -17,7 +18,7 @@ from tests.conftest import API_KEY, order_body
 from workers import keys
 from workers.context import Context
 from workers.intake import AsyncIntake, _Rounds
-from workers.store import Created, NotDurable, Principal
+from workers.store import Created, NotDurable, Principal, Store
 
 
 def _waits(ctx: Context) -> int:
@@ -168,3 +169,27 @@ def test_a_round_is_bounded_and_a_broken_answer_fails_only_its_round() -> None:
     assert rounds == [[1, 6], [6], [13], [1, 1, 1, 1], [1]]  # never over 4 items, nor over 10 unless alone
     assert answers[:3] == [1, 6, 6] and answers[4:] == [1] * 5
     assert isinstance(answers[3], NotDurable)  # its round failed; the rounds after it went on
+
+
+def _calls(ctx: Context, command: str) -> int:
+    return int(ctx.store.client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_make_durable_under_fsync_always_checks_the_aof_without_a_probe_write(ctx: Context) -> None:
+    # Under appendfsync always each write was fsynced before its answer: the probe would only cost a
+    # write and its fsync. WAITAOF alone still refuses a store whose AOF is off.
+    store, client = ctx.store, ctx.store.client
+    assert store.durability == "always"
+    probes, waits = _calls(ctx, "incr"), _waits(ctx)
+    store.make_durable()
+    assert (_calls(ctx, "incr"), _waits(ctx)) == (probes, waits + 1)
+    Store(client, durability="waitaof").make_durable()  # there WAITAOF must follow this connection's write
+    assert (_calls(ctx, "incr"), _waits(ctx)) == (probes + 1, waits + 2)
+    client.config_set("appendonly", "no")
+    try:
+        with pytest.raises(NotDurable):
+            store.make_durable()
+    finally:
+        client.config_set("appendonly", "yes")
+        while client.info("persistence")["aof_rewrite_in_progress"]:
+            time.sleep(0.01)

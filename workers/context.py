@@ -56,7 +56,7 @@ def store_url(settings: Settings) -> str:
     """REDIS_URL, else the embedded store under DD_DATA_DIR (found running, or started)."""
     if settings.redis_url:
         return settings.redis_url
-    return ensure_store(settings.dd_data_dir, fsync_always=settings.dd_durability == "always").url
+    return ensure_store(settings.dd_data_dir).url
 
 
 @dataclass

@@ -3,11 +3,12 @@ that arrive wait and go together in the next, as one send. Callbacks, API key ch
 each have their own rounds: a round of callbacks is one script, a round of order writes one script per
 order; either ends with an fsync wait that the round's requests share.
 
-The AOF is written in order, so one `WAITAOF` after a probe written behind a round's writes covers
-them all, and every write answered before (the same argument as `Store.make_durable`). A request is
-answered only once its round's wait returned; nothing is acknowledged before its bytes are on disk.
-Under `appendfsync always` (the default) the store has fsynced the round before it answers anything,
-and the `WAITAOF` costs no wait: it is there to refuse (503) when the AOF is off.
+Under `appendfsync always` (the default) the store fsyncs a round's writes before it answers any of
+them, and the `WAITAOF` that follows in the same send costs no wait: it refuses (503) when the AOF is
+off. Under `DD_DURABILITY=waitaof` (a server whose WAITAOF waits for the fsync) a probe is written
+behind the round's writes, and since the AOF is written in order, one `WAITAOF` covers them all (the
+same argument as `Store.make_durable`). A request is answered only once its round's `WAITAOF`
+returned; nothing is acknowledged before its bytes are on disk.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ class AsyncIntake:
         pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, socket_timeout=10)
         packed_in_c(pool)
         self.client = redis.asyncio.Redis(connection_pool=pool)  # its timeout is longer than WAITAOF's 5 s
+        # Under appendfsync always the store answered the round's writes after their fsync, and WAITAOF
+        # only checks the AOF is on: no probe write needed (`Store.make_durable`).
+        self._probe = store.durability != "always"
         self._create_orders = self.client.register_script(CREATE_ORDERS)
         self._principal = self.client.register_script(PRINCIPAL_SCRIPT)
         self._append = self.client.register_script(APPEND_CALLBACKS)
@@ -253,8 +257,9 @@ class AsyncIntake:
             for at in pending:
                 script, names, args = calls[at]
                 pipe.evalsha(script.sha, len(names), *names, *args)
-            if fsync:  # the probe: WAITAOF waits for this connection's writes, and a replay wrote none
-                pipe.incr(keys.FSYNC_PROBE)
+            if fsync:
+                if self._probe:  # WAITAOF waits for this connection's writes, and a replay wrote none
+                    pipe.incr(keys.FSYNC_PROBE)
                 pipe.execute_command("WAITAOF", 1, 0, 5000)
             try:
                 answered = await pipe.execute(raise_on_error=False)
@@ -262,7 +267,8 @@ class AsyncIntake:
                 raise NotDurable(f"the store could not be reached: {type(error).__name__}") from error
             if fsync:
                 unsynced = unsynced or _unsynced(answered.pop())
-                answered.pop()  # the probe's count
+                if self._probe:
+                    answered.pop()  # the probe's count
             missing = []
             for at, reply in zip(pending, answered, strict=True):
                 replies[at] = reply

@@ -483,6 +483,7 @@ class Store:
     ) -> None:
         self.client = client
         self.durability = durability
+        self._checked = False  # check_durability has read the server's policy
         self.url = url  # how the client was reached: an async client of the same server uses it
         # What the report counters need to know: each centre's address (for J+n) and the calendar.
         self.centres: Mapping[str, Centre] = centres or {}
@@ -501,33 +502,42 @@ class Store:
 
     # -- durability -------------------------------------------------------------------------------
     def check_durability(self) -> None:
-        """At start: refuse a store that would let an acknowledged write sit unsynced. `always` needs the
-        server to run `appendfsync always`. `waitaof` relies on WAITAOF waiting for the fsync, which
-        Valkey's does not under `everysec` (README, Durability): said in the log. A server that does not
-        let us read its configuration (a managed one), or is not up yet, is taken at its word."""
+        """Refuse (NotDurable) a store that would let an acknowledged write sit unsynced: under `always`
+        one that does not run `appendfsync always` with `no-appendfsync-on-rewrite no`; under `waitaof`,
+        Valkey under `everysec`, whose WAITAOF answers before the fsync (README, Durability). A server
+        that does not let us read its configuration (a managed one) is taken at its word, said in the
+        log; one that is not up yet is checked again by the first `make_durable` after it is."""
         try:
-            fsync = self.client.config_get("appendfsync").get("appendfsync")
+            found = self.client.config_get("appendfsync") | self.client.config_get("no-appendfsync-on-rewrite")
             server = self.client.info("server")
-        except redis.RedisError as error:
-            log.warning("cannot read the store's appendfsync (%s): durability %s is assumed", error, self.durability)
+        except redis.ConnectionError as error:
+            log.warning("cannot check the store's fsync policy yet (%s)", type(error).__name__)
             return
-        if self.durability == "always" and fsync != "always":
+        except redis.ResponseError as error:
+            log.warning("cannot read the store's appendfsync (%s): durability %s is assumed", error, self.durability)
+            self._checked = True
+            return
+        fsync, on_rewrite = found.get("appendfsync"), found.get("no-appendfsync-on-rewrite")
+        if self.durability == "always" and (fsync != "always" or on_rewrite != "no"):
             raise NotDurable(
-                f"DD_DURABILITY=always needs the store to run appendfsync always (it runs {fsync}); "
-                "set it there, or DD_DURABILITY=waitaof on a server whose WAITAOF waits for the fsync"
+                f"DD_DURABILITY=always needs the store to run appendfsync always and no-appendfsync-on-rewrite"
+                f" no (it runs {fsync} and {on_rewrite})"
             )
         if self.durability == "waitaof" and fsync != "always" and "valkey_version" in server:
-            log.warning("Valkey answers WAITAOF before its fsync under appendfsync %s: use appendfsync always", fsync)
+            raise NotDurable(f"Valkey answers WAITAOF before its fsync under appendfsync {fsync}: run it always")
+        self._checked = True
 
     def make_durable(self) -> None:
         """Block until every write made so far is fsynced, else raise NotDurable.
 
         Under `appendfsync always` they are already (the store answered each write after its fsync), and
-        a `WAITAOF` of its own checks that the AOF is still on (~50 µs, no wait). Otherwise WAITAOF covers
+        a `WAITAOF` of its own checks that the AOF is still on (one round trip, no wait). Otherwise WAITAOF covers
         only the writes of the connection that sends it, and the pool may hand us another one than the
         write used. So the same connection first writes a probe: the AOF is sequential, so once the
         probe is fsynced, every write acknowledged before it is too.
         """
+        if not self._checked:  # the store was not up when this process started
+            self.check_durability()
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
