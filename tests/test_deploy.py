@@ -19,6 +19,7 @@ def test_compose_has_durable_valkey_and_one_worker_per_queue() -> None:
     assert "--appendonly yes" in valkey and "--maxmemory-policy noeviction" in valkey
     # every write fsynced before the store answers, as the api and workers then check (README, Durability)
     assert "--appendfsync always" in valkey and services["api"]["environment"]["DD_DURABILITY"] == "always"
+    assert "--no-appendfsync-on-rewrite no" in valkey
     assert services["valkey"]["volumes"] == ["valkey-data:/data"]
     workers = {name: s["command"] for name, s in services.items() if name.startswith("worker-")}
     assert workers == {f"worker-{q}": ["worker", q] for q in QUEUES}
