@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from workers import keys
 from workers.context import build
 from workers.embedded import ensure_store, find_store
+from workers.intake import AsyncIntake
 from workers.store import NotDurable, Store
 
 ROOT = Path(__file__).parent.parent
@@ -123,3 +126,24 @@ def test_a_process_started_before_its_store_checks_it_at_its_first_durable_write
     finally:
         client.close()
         restarted.stop()
+
+
+def test_the_api_checks_a_store_it_could_not_check_at_start_before_its_first_round(tmp_path: Path) -> None:
+    store = ensure_store(tmp_path, fsync_always=False)  # appendfsync everysec
+    client = redis.Redis.from_url(store.url)
+    unchecked = Store(client, url=store.url)  # as `build` leaves it when the store was not up yet
+
+    async def one() -> list[object]:
+        intake = AsyncIntake(unchecked)
+        try:
+            return await asyncio.gather(intake.append("ghn", {"body": "x"}), return_exceptions=True)
+        finally:
+            await intake.close()
+
+    try:
+        [answer] = asyncio.run(one())
+        assert isinstance(answer, NotDurable) and "appendfsync always" in str(answer)  # a 503, not a 200
+        assert not client.exists(keys.callbacks("ghn"))  # refused before anything was written
+    finally:
+        client.close()
+        store.stop()

@@ -148,6 +148,7 @@ def _fail(waiting: list[tuple[Any, asyncio.Future[Any]]], error: NotDurable) -> 
 
 class AsyncIntake:
     def __init__(self, store: Store) -> None:
+        self._store = store
         url = store.url or _tcp_url(store.client)  # the same server, TLS or unix socket included
         # Bounded: a burst of callbacks waits for a connection instead of opening one each.
         pool = redis.asyncio.BlockingConnectionPool.from_url(url, max_connections=64, timeout=10, socket_timeout=10)
@@ -249,6 +250,8 @@ class AsyncIntake:
         call's, an error included. With `fsync`, a `WAITAOF` follows them on the same connection; the
         second value says when it did not confirm that they are on disk. A script the store does not have
         (it restarted) is loaded, and the calls that needed it sent again (they did not run)."""
+        if fsync and not self._store.checked:  # the store was not up when the api started: check it now
+            await asyncio.to_thread(self._store.check_durability)  # (NotDurable: this round is refused)
         replies: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         unsynced: NotDurable | None = None

@@ -483,7 +483,7 @@ class Store:
     ) -> None:
         self.client = client
         self.durability = durability
-        self._checked = False  # check_durability has read the server's policy
+        self.checked = False  # check_durability has read the server's policy
         self.url = url  # how the client was reached: an async client of the same server uses it
         # What the report counters need to know: each centre's address (for J+n) and the calendar.
         self.centres: Mapping[str, Centre] = centres or {}
@@ -515,7 +515,7 @@ class Store:
             return
         except redis.ResponseError as error:
             log.warning("cannot read the store's appendfsync (%s): durability %s is assumed", error, self.durability)
-            self._checked = True
+            self.checked = True
             return
         fsync, on_rewrite = found.get("appendfsync"), found.get("no-appendfsync-on-rewrite")
         if self.durability == "always" and (fsync != "always" or on_rewrite != "no"):
@@ -525,7 +525,7 @@ class Store:
             )
         if self.durability == "waitaof" and fsync != "always" and "valkey_version" in server:
             raise NotDurable(f"Valkey answers WAITAOF before its fsync under appendfsync {fsync}: run it always")
-        self._checked = True
+        self.checked = True
 
     def make_durable(self) -> None:
         """Block until every write made so far is fsynced, else raise NotDurable.
@@ -536,7 +536,7 @@ class Store:
         write used. So the same connection first writes a probe: the AOF is sequential, so once the
         probe is fsynced, every write acknowledged before it is too.
         """
-        if not self._checked:  # the store was not up when this process started
+        if not self.checked:  # the store was not up when this process started
             self.check_durability()
         pool = self.client.connection_pool
         connection = pool.get_connection()
