@@ -128,22 +128,41 @@ def test_a_process_started_before_its_store_checks_it_at_its_first_durable_write
         restarted.stop()
 
 
+async def _one_callback(store: Store) -> object:
+    intake = AsyncIntake(store)
+    try:
+        [answer] = await asyncio.gather(intake.append("ghn", {"body": "x"}), return_exceptions=True)
+        return answer
+    finally:
+        await intake.close()
+
+
 def test_the_api_checks_a_store_it_could_not_check_at_start_before_its_first_round(tmp_path: Path) -> None:
     store = ensure_store(tmp_path, fsync_always=False)  # appendfsync everysec
     client = redis.Redis.from_url(store.url)
     unchecked = Store(client, url=store.url)  # as `build` leaves it when the store was not up yet
-
-    async def one() -> list[object]:
-        intake = AsyncIntake(unchecked)
-        try:
-            return await asyncio.gather(intake.append("ghn", {"body": "x"}), return_exceptions=True)
-        finally:
-            await intake.close()
-
     try:
-        [answer] = asyncio.run(one())
+        answer = asyncio.run(_one_callback(unchecked))
         assert isinstance(answer, NotDurable) and "appendfsync always" in str(answer)  # a 503, not a 200
         assert not client.exists(keys.callbacks("ghn"))  # refused before anything was written
+    finally:
+        client.close()
+        store.stop()
+
+
+def test_nothing_is_acknowledged_while_the_store_s_policy_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ensure_store(tmp_path, fsync_always=False)
+    client = redis.Redis.from_url(store.url)
+    unchecked = Store(client, url=store.url)
+    monkeypatch.setattr(unchecked, "check_durability", lambda: None)  # as while the store loads its AOF
+    try:
+        with pytest.raises(NotDurable, match="could not be checked"):
+            unchecked.make_durable()
+        answer = asyncio.run(_one_callback(unchecked))
+        assert isinstance(answer, NotDurable) and "could not be checked" in str(answer)
+        assert not client.exists(keys.callbacks("ghn"))
     finally:
         client.close()
         store.stop()

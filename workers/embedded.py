@@ -152,9 +152,9 @@ def _start(directory: Path, *, fsync_always: bool, port: int | None = None) -> E
         # compact listpacks instead of hash tables.
         "--hash-max-listpack-value", "1024",
         # Under everysec, a WAITAOF was answered only when the server's event loop woke: with every
-        # client waiting, at the next timer tick, 1/hz away (hz 10: 50-100 ms under load; 500, the most
-        # Valkey allows: 3.5 ms). Under always the fsync needs no tick: 500 stays as every benchmark
-        # since was measured (1.6 % of a core when idle), not yet measured without it.
+        # client waiting, at the next timer tick, 1/hz away (a round under load: 50-100 ms at hz 10;
+        # 3.5 ms at 500, the most Valkey allows). Under always the fsync needs no tick: 500 stays as
+        # every benchmark since was measured (1.6 % of a core when idle); hz 10 measured no better.
         "--hz", "500",
         # An AOF rewrite forks and writes the whole dataset while every acknowledged write still waits
         # for its fsync on the same disk: at Valkey's default (from 64 MB, each time the AOF doubles) a

@@ -506,7 +506,8 @@ class Store:
         one that does not run `appendfsync always` with `no-appendfsync-on-rewrite no`; under `waitaof`,
         Valkey under `everysec`, whose WAITAOF answers before the fsync (README, Durability). A server
         that does not let us read its configuration (a managed one) is taken at its word, said in the
-        log; one that is not up yet is checked again by the first `make_durable` after it is."""
+        log; one that is not up yet is checked by the first `make_durable`, or the api's first durable
+        round, after it is (both refuse to go on unchecked)."""
         try:
             found = self.client.config_get("appendfsync") | self.client.config_get("no-appendfsync-on-rewrite")
             server = self.client.info("server")
@@ -538,6 +539,8 @@ class Store:
         """
         if not self.checked:  # the store was not up when this process started
             self.check_durability()
+            if not self.checked:  # still unreachable (or loading its AOF): nothing goes unchecked
+                raise NotDurable("the store's fsync policy could not be checked yet")
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
