@@ -251,9 +251,7 @@ class AsyncIntake:
         second value says when it did not confirm that they are on disk. A script the store does not have
         (it restarted) is loaded, and the calls that needed it sent again (they did not run)."""
         if fsync and not self._store.checked:  # the store was not up when the api started: check it now
-            await asyncio.to_thread(self._store.check_durability)  # (NotDurable: this round is refused)
-            if not self._store.checked:  # still unreachable (or loading): nothing goes unchecked
-                raise NotDurable("the store's fsync policy could not be checked yet")
+            await asyncio.to_thread(self._store.require_checked)  # (NotDurable: this round is refused)
         replies: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         unsynced: NotDurable | None = None

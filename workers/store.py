@@ -528,6 +528,14 @@ class Store:
             raise NotDurable(f"Valkey answers WAITAOF before its fsync under appendfsync {fsync}: run it always")
         self.checked = True
 
+    def require_checked(self) -> None:
+        """`check_durability` if it has not read the store's policy yet (the store was not up when this
+        process started); NotDurable while it still cannot (unreachable, or loading its AOF)."""
+        if not self.checked:
+            self.check_durability()
+            if not self.checked:
+                raise NotDurable("the store's fsync policy could not be checked yet")
+
     def make_durable(self) -> None:
         """Block until every write made so far is fsynced, else raise NotDurable.
 
@@ -537,10 +545,7 @@ class Store:
         write used. So the same connection first writes a probe: the AOF is sequential, so once the
         probe is fsynced, every write acknowledged before it is too.
         """
-        if not self.checked:  # the store was not up when this process started
-            self.check_durability()
-            if not self.checked:  # still unreachable (or loading its AOF): nothing goes unchecked
-                raise NotDurable("the store's fsync policy could not be checked yet")
+        self.require_checked()
         pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
