@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import redis
 
 from workers import keys
 from workers.context import build
-from workers.embedded import ensure_store, find_store
+from workers.embedded import EmbeddedStore, ensure_store, find_store
 from workers.intake import AsyncIntake
 from workers.store import NotDurable, Store
 
@@ -79,7 +80,7 @@ def test_acknowledged_writes_survive_kill_9_of_the_store(tmp_path: Path) -> None
 
 
 def test_a_store_found_running_without_fsync_always_is_switched_to_it(tmp_path: Path) -> None:
-    earlier = ensure_store(tmp_path, fsync_always=False)  # as DD_DURABILITY=waitaof, or an earlier version
+    earlier = ensure_store(tmp_path, fsync_always=False)  # as an earlier version started it
     try:
         client = redis.Redis.from_url(earlier.url)
         assert client.config_get("appendfsync")["appendfsync"] == "everysec"
@@ -91,24 +92,31 @@ def test_a_store_found_running_without_fsync_always_is_switched_to_it(tmp_path: 
         earlier.stop()
 
 
-def test_a_process_refuses_a_store_that_would_answer_before_the_fsync(tmp_path: Path) -> None:
-    store = ensure_store(tmp_path, fsync_always=False)  # appendfsync everysec
+@pytest.fixture
+def everysec(tmp_path: Path) -> Iterator[tuple[EmbeddedStore, redis.Redis]]:
+    """A store under appendfsync everysec (whose WAITAOF answers before the fsync), and a client of it."""
+    store = ensure_store(tmp_path, fsync_always=False)
     client = redis.Redis.from_url(store.url)
-    try:
-        with pytest.raises(NotDurable, match="appendfsync always"):
-            build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)})  # what the api and every worker do
-        with pytest.raises(NotDurable, match="Valkey answers WAITAOF before its fsync"):
-            Store(client, durability="waitaof").check_durability()
-        client.config_set("appendfsync", "always")
-        client.config_set("no-appendfsync-on-rewrite", "yes")  # would skip the fsync while a rewrite runs
-        with pytest.raises(NotDurable, match="no-appendfsync-on-rewrite"):
-            Store(client).check_durability()
-        client.config_set("no-appendfsync-on-rewrite", "no")
-        build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)}).close()
+    yield store, client
+    client.close()
+    store.stop()
+
+
+def test_a_process_refuses_a_store_that_would_answer_before_the_fsync(
+    tmp_path: Path, everysec: tuple[EmbeddedStore, redis.Redis]
+) -> None:
+    store, client = everysec
+    with pytest.raises(NotDurable, match="appendfsync always"):
+        build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)})  # what the api and every worker do
+    with pytest.raises(NotDurable, match="Valkey answers WAITAOF before its fsync"):
         Store(client, durability="waitaof").check_durability()
-    finally:
-        client.close()
-        store.stop()
+    client.config_set("appendfsync", "always")
+    client.config_set("no-appendfsync-on-rewrite", "yes")  # would skip the fsync while a rewrite runs
+    with pytest.raises(NotDurable, match="no-appendfsync-on-rewrite"):
+        Store(client).check_durability()
+    client.config_set("no-appendfsync-on-rewrite", "no")
+    build({"REDIS_URL": store.url, "DD_DATA_DIR": str(tmp_path)}).close()
+    Store(client, durability="waitaof").check_durability()
 
 
 def test_a_process_started_before_its_store_checks_it_at_its_first_durable_write(tmp_path: Path) -> None:
@@ -137,32 +145,24 @@ async def _one_callback(store: Store) -> object:
         await intake.close()
 
 
-def test_the_api_checks_a_store_it_could_not_check_at_start_before_its_first_round(tmp_path: Path) -> None:
-    store = ensure_store(tmp_path, fsync_always=False)  # appendfsync everysec
-    client = redis.Redis.from_url(store.url)
+def test_the_api_checks_a_store_it_could_not_check_at_start_before_its_first_round(
+    everysec: tuple[EmbeddedStore, redis.Redis],
+) -> None:
+    store, client = everysec
     unchecked = Store(client, url=store.url)  # as `build` leaves it when the store was not up yet
-    try:
-        answer = asyncio.run(_one_callback(unchecked))
-        assert isinstance(answer, NotDurable) and "appendfsync always" in str(answer)  # a 503, not a 200
-        assert not client.exists(keys.callbacks("ghn"))  # refused before anything was written
-    finally:
-        client.close()
-        store.stop()
+    answer = asyncio.run(_one_callback(unchecked))
+    assert isinstance(answer, NotDurable) and "appendfsync always" in str(answer)  # a 503, not a 200
+    assert not client.exists(keys.callbacks("ghn"))  # refused before anything was written
 
 
 def test_nothing_is_acknowledged_while_the_store_s_policy_cannot_be_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    everysec: tuple[EmbeddedStore, redis.Redis], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = ensure_store(tmp_path, fsync_always=False)
-    client = redis.Redis.from_url(store.url)
+    store, client = everysec
     unchecked = Store(client, url=store.url)
     monkeypatch.setattr(unchecked, "check_durability", lambda: None)  # as while the store loads its AOF
-    try:
-        with pytest.raises(NotDurable, match="could not be checked"):
-            unchecked.make_durable()
-        answer = asyncio.run(_one_callback(unchecked))
-        assert isinstance(answer, NotDurable) and "could not be checked" in str(answer)
-        assert not client.exists(keys.callbacks("ghn"))
-    finally:
-        client.close()
-        store.stop()
+    with pytest.raises(NotDurable, match="could not be checked"):
+        unchecked.make_durable()
+    answer = asyncio.run(_one_callback(unchecked))
+    assert isinstance(answer, NotDurable) and "could not be checked" in str(answer)
+    assert not client.exists(keys.callbacks("ghn"))

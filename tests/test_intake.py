@@ -21,9 +21,12 @@ from workers.intake import AsyncIntake, _Rounds
 from workers.store import Created, NotDurable, Principal, Store
 
 
+def _calls(ctx: Context, command: str) -> int:
+    return int(ctx.store.client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
 def _waits(ctx: Context) -> int:
-    stats = ctx.store.client.info("commandstats")
-    return int(stats.get("cmdstat_waitaof", {}).get("calls", 0))
+    return _calls(ctx, "waitaof")
 
 
 def test_concurrent_callbacks_share_fsync_waits_and_each_is_kept(ctx: Context) -> None:
@@ -58,7 +61,7 @@ def test_appends_wait_for_the_fsync_that_follows_them(ctx: Context) -> None:
 
 
 def _evalsha_calls(ctx: Context) -> int:
-    return int(ctx.store.client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    return _calls(ctx, "evalsha")
 
 
 def test_concurrent_callbacks_go_in_rounds_in_arrival_order_with_one_kick_per_courier(ctx: Context) -> None:
@@ -169,10 +172,6 @@ def test_a_round_is_bounded_and_a_broken_answer_fails_only_its_round() -> None:
     assert rounds == [[1, 6], [6], [13], [1, 1, 1, 1], [1]]  # never over 4 items, nor over 10 unless alone
     assert answers[:3] == [1, 6, 6] and answers[4:] == [1] * 5
     assert isinstance(answers[3], NotDurable)  # its round failed; the rounds after it went on
-
-
-def _calls(ctx: Context, command: str) -> int:
-    return int(ctx.store.client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
 def test_make_durable_under_fsync_always_checks_the_aof_without_a_probe_write(ctx: Context) -> None:
